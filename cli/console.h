@@ -1,0 +1,37 @@
+/* The user's terminal as the guest's serial console: raw mode with guaranteed restore, the Ctrl-A
+ * escape keys, and the event loop that feeds keystrokes to the UART without ever blocking a vCPU. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct vm;
+
+#define CONSOLE_ESCAPE 0x01 /* Ctrl-A */
+
+enum console_action {
+	CONSOLE_NONE,
+	CONSOLE_QUIT,
+	CONSOLE_HELP,
+};
+
+struct console_escape {
+	bool armed; /* the previous byte was Ctrl-A */
+};
+
+/* Copies in to out (out has room for n bytes) with escape sequences removed, stopping after the
+ * first one that asks for an action. Returns the bytes consumed from in; *out_len gets the bytes
+ * to send to the guest. Pure: unit-tested. */
+size_t console_filter(struct console_escape *esc, const uint8_t *in, size_t n, uint8_t *out,
+		      size_t *out_len, enum console_action *action);
+
+/* Puts fd's terminal in raw mode (if it is one) and arranges restore on every exit path, fatal
+ * signals included. */
+void console_raw_enter(int fd);
+void console_raw_leave(void);
+
+/* Runs until the VM stops: reads in_fd into the UART, handles escape keys and SIGINT, SIGTERM and
+ * SIGHUP (which must be blocked in every thread before the call). Returns the signal that ended
+ * it, or 0. */
+int console_loop(struct vm *vm, int in_fd);

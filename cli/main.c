@@ -1,0 +1,157 @@
+/* kvmm: boot a Linux guest on KVM with its serial console on this terminal. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/console.h"
+#include "cli/options.h"
+#include "loader/bzimage.h"
+#include "vmm/log.h"
+#include "vmm/vm.h"
+
+#ifndef KVMM_VERSION
+#define KVMM_VERSION "0.0.0"
+#endif
+
+enum { EXIT_ERROR = 1, EXIT_USAGE = 2 };
+
+struct file_buf {
+	uint8_t *data;
+	size_t len;
+};
+
+/* Reads a whole regular file; errors name the option and the path. */
+static int read_file(const char *opt, const char *path, struct file_buf *out)
+{
+	out->data = NULL;
+	out->len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		log_error("%s %s: %s", opt, path, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		log_error("%s %s: not a regular file", opt, path);
+		goto fail;
+	}
+	if (st.st_size == 0) {
+		log_error("%s %s: file is empty", opt, path);
+		goto fail;
+	}
+	out->len = (size_t)st.st_size;
+	out->data = malloc(out->len);
+	if (!out->data) {
+		log_error("%s %s: out of memory for %zu bytes", opt, path, out->len);
+		goto fail;
+	}
+	for (size_t got = 0; got < out->len;) {
+		ssize_t n = read(fd, out->data + got, out->len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			log_error("%s %s: %s", opt, path, n < 0 ? strerror(errno) : "file shrank");
+			goto fail;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	return 0;
+fail:
+	free(out->data);
+	out->data = NULL;
+	close(fd);
+	return -1;
+}
+
+static int exit_status(enum vm_stop why, int signo)
+{
+	if (signo)
+		return 128 + signo;
+	switch (why) {
+	case VM_STOP_RESET: /* in-place reset comes later; for now a reboot ends the run */
+	case VM_STOP_SHUTDOWN:
+	case VM_STOP_QUIT:
+		return 0;
+	default:
+		return EXIT_ERROR;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct options opts;
+	if (options_parse(&opts, argc, argv) < 0)
+		return EXIT_USAGE;
+	if (opts.help) {
+		options_usage(stdout);
+		return 0;
+	}
+	if (opts.version) {
+		printf("kvmm %s\n", KVMM_VERSION);
+		return 0;
+	}
+	log_verbosity = opts.verbose;
+
+	/* Everything the user handed us is checked before KVM is touched, so bad input gets the
+	 * same answer on a machine without KVM. */
+	struct file_buf kernel, initrd = {0};
+	if (read_file("--kernel", opts.kernel, &kernel) < 0)
+		return EXIT_ERROR;
+	struct bzimage bz;
+	char why[128];
+	if (bzimage_parse(kernel.data, kernel.len, &bz, why, sizeof(why)) < 0) {
+		log_error("--kernel %s: %s", opts.kernel, why);
+		return EXIT_ERROR;
+	}
+	if (opts.initrd && read_file("--initrd", opts.initrd, &initrd) < 0)
+		return EXIT_ERROR;
+	char *cmdline = options_guest_cmdline(&opts);
+	if (!cmdline)
+		return log_error("out of memory"), EXIT_ERROR;
+
+	/* SIGINT/TERM/HUP are taken by the console loop through a signalfd, so every thread,
+	 * including the vCPU threads created below, must have them blocked. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct vm_config cfg = {
+		.kvm_path = opts.kvm_path,
+		.mem_size = opts.mem,
+		.ncpus = opts.cpus,
+		.kernel = kernel.data,
+		.kernel_len = kernel.len,
+		.initrd = initrd.data,
+		.initrd_len = initrd.len,
+		.cmdline = cmdline,
+		.console_out_fd = STDOUT_FILENO,
+	};
+	static struct vm vm;
+	if (vm_create(&vm, &cfg) < 0)
+		return EXIT_ERROR;
+	/* The loader copied them into guest memory. */
+	free(kernel.data);
+	free(initrd.data);
+	free(cmdline);
+
+	console_raw_enter(STDIN_FILENO);
+	int signo = 0;
+	if (vm_start(&vm) == 0)
+		signo = console_loop(&vm, STDIN_FILENO);
+	enum vm_stop stop = vm_stop_reason(&vm);
+	vm_destroy(&vm);
+	console_raw_leave();
+	if (stop == VM_STOP_RESET)
+		log_debug("guest rebooted");
+	return exit_status(stop, signo);
+}

@@ -1,0 +1,217 @@
+#include "options.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loader/mptable.h"
+#include "vmm/log.h"
+
+int parse_size(const char *s, uint64_t *bytes)
+{
+	if (!s || !isdigit((unsigned char)s[0]))
+		return -1;
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		return -1;
+	unsigned shift = 20; /* bare number: MiB */
+	if (*end) {
+		switch (toupper((unsigned char)*end)) {
+		case 'K':
+			shift = 10;
+			break;
+		case 'M':
+			shift = 20;
+			break;
+		case 'G':
+			shift = 30;
+			break;
+		case 'T':
+			shift = 40;
+			break;
+		default:
+			return -1;
+		}
+		end++;
+		if (toupper((unsigned char)end[0]) == 'I' && toupper((unsigned char)end[1]) == 'B')
+			end += 2;
+		else if (toupper((unsigned char)end[0]) == 'B')
+			end++;
+		if (*end)
+			return -1;
+	}
+	if (v > (UINT64_MAX >> shift))
+		return -1;
+	*bytes = (uint64_t)v << shift;
+	return 0;
+}
+
+static int parse_mem(const char *opt, const char *arg, uint64_t *mem)
+{
+	uint64_t v;
+	if (parse_size(arg, &v) < 0) {
+		log_error("%s '%s': not a size (use e.g. 512M, 2G, 1048576K, or MiB as a number)",
+			  opt, arg);
+		return -1;
+	}
+	if (v < KVMM_MIN_MEM || v > KVMM_MAX_MEM) {
+		log_error("%s '%s': must be between %lluM and %lluG", opt, arg,
+			  (unsigned long long)(KVMM_MIN_MEM >> 20),
+			  (unsigned long long)(KVMM_MAX_MEM >> 30));
+		return -1;
+	}
+	if (v & 0xfff) {
+		log_error("%s '%s': not a multiple of 4K", opt, arg);
+		return -1;
+	}
+	*mem = v;
+	return 0;
+}
+
+static int parse_cpus(const char *opt, const char *arg, int *cpus)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(arg, &end, 10);
+	if (!isdigit((unsigned char)arg[0]) || *end || errno) {
+		log_error("%s '%s': not a number", opt, arg);
+		return -1;
+	}
+	if (v < 1 || v > MPTABLE_MAX_CPUS) {
+		log_error("%s '%s': must be between 1 and %d", opt, arg, MPTABLE_MAX_CPUS);
+		return -1;
+	}
+	*cpus = (int)v;
+	return 0;
+}
+
+enum {
+	OPT_KERNEL = 256,
+	OPT_INITRD,
+	OPT_CMDLINE,
+	OPT_MEM,
+	OPT_CPUS,
+	OPT_KVM,
+	OPT_HELP,
+	OPT_VERSION,
+	OPT_VERBOSE,
+};
+
+/* Long options may also be written with one dash, which gives QEMU's spellings for free. */
+static const struct option long_options[] = {
+	{"kernel", required_argument, NULL, OPT_KERNEL},
+	{"initrd", required_argument, NULL, OPT_INITRD},
+	{"cmdline", required_argument, NULL, OPT_CMDLINE},
+	{"append", required_argument, NULL, OPT_CMDLINE},
+	{"mem", required_argument, NULL, OPT_MEM},
+	{"m", required_argument, NULL, OPT_MEM},
+	{"cpus", required_argument, NULL, OPT_CPUS},
+	{"smp", required_argument, NULL, OPT_CPUS},
+	{"kvm-device", required_argument, NULL, OPT_KVM},
+	{"help", no_argument, NULL, OPT_HELP},
+	{"h", no_argument, NULL, OPT_HELP},
+	{"version", no_argument, NULL, OPT_VERSION},
+	{"verbose", no_argument, NULL, OPT_VERBOSE},
+	{"v", no_argument, NULL, OPT_VERBOSE},
+	{NULL, 0, NULL, 0},
+};
+
+int options_parse(struct options *opts, int argc, char **argv)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->mem = KVMM_DEFAULT_MEM;
+	opts->cpus = 1;
+	opts->kvm_path = KVMM_DEFAULT_KVM;
+	opterr = 0;
+	optind = 1;
+	for (;;) {
+		int c = getopt_long_only(argc, argv, ":", long_options, NULL);
+		if (c == -1)
+			break;
+		switch (c) {
+		case OPT_KERNEL:
+			opts->kernel = optarg;
+			break;
+		case OPT_INITRD:
+			opts->initrd = optarg;
+			break;
+		case OPT_CMDLINE:
+			opts->cmdline = optarg;
+			break;
+		case OPT_MEM:
+			if (parse_mem("--mem", optarg, &opts->mem) < 0)
+				return -1;
+			break;
+		case OPT_CPUS:
+			if (parse_cpus("--cpus", optarg, &opts->cpus) < 0)
+				return -1;
+			break;
+		case OPT_KVM:
+			opts->kvm_path = optarg;
+			break;
+		case OPT_HELP:
+			opts->help = true;
+			break;
+		case OPT_VERSION:
+			opts->version = true;
+			break;
+		case OPT_VERBOSE:
+			opts->verbose++;
+			break;
+		case ':':
+			log_error("option '%s' needs a value", argv[optind - 1]);
+			return -1;
+		default:
+			log_error("unknown option '%s' (see kvmm --help)", argv[optind - 1]);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		log_error("unexpected argument '%s' (see kvmm --help)", argv[optind]);
+		return -1;
+	}
+	if (!opts->help && !opts->version && !opts->kernel) {
+		log_error("no kernel given: use --kernel PATH (see kvmm --help)");
+		return -1;
+	}
+	return 0;
+}
+
+char *options_guest_cmdline(const struct options *opts)
+{
+	const char *user = opts->cmdline ? opts->cmdline : "";
+	/* A user who names their own console gets exactly that one. */
+	const char *base = strstr(user, "console=") ? "reboot=k" : KVMM_BASE_CMDLINE;
+	size_t len = strlen(base) + 1 + strlen(user) + 1;
+	char *s = malloc(len);
+	if (s)
+		snprintf(s, len, "%s%s%s", base, *user ? " " : "", user);
+	return s;
+}
+
+void options_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: kvmm --kernel BZIMAGE [options]\n"
+		"Boot a Linux x86-64 kernel in a KVM virtual machine; its serial console is this "
+		"terminal.\n"
+		"\n"
+		"  --kernel PATH     bzImage to boot (-kernel)\n"
+		"  --initrd PATH     initial ramdisk (-initrd)\n"
+		"  --cmdline STR     kernel command line, after \"" KVMM_BASE_CMDLINE "\" (-append)\n"
+		"  --mem SIZE        guest RAM: 512M, 2G, 1048576K, or MiB as a bare number; "
+		"default 256M (-m)\n"
+		"  --cpus N          vCPUs, 1 to the host's KVM limit; default 1 (-smp)\n"
+		"  --kvm-device PATH KVM device, default " KVMM_DEFAULT_KVM "\n"
+		"  -v, --verbose     report unhandled guest I/O and other debugging details\n"
+		"  --help, --version\n"
+		"\n"
+		"Console keys: Ctrl-A x quits, Ctrl-A h lists the keys, Ctrl-A a sends Ctrl-A.\n"
+		"Exit status: 0 when the guest reboots or powers off or you quit, 1 on an error,\n"
+		"2 on bad usage.\n");
+}

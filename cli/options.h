@@ -1,0 +1,37 @@
+/* Command-line options of kvmm. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define KVMM_DEFAULT_MEM   (256ULL << 20)
+#define KVMM_MIN_MEM	   (16ULL << 20)
+#define KVMM_MAX_MEM	   (1ULL << 40)
+#define KVMM_DEFAULT_KVM   "/dev/kvm"
+/* Always present unless the user names a console of their own. */
+#define KVMM_BASE_CMDLINE  "console=ttyS0 reboot=k"
+
+struct options {
+	const char *kernel;
+	const char *initrd;
+	const char *cmdline; /* user's, NULL for none */
+	const char *kvm_path;
+	uint64_t mem;
+	int cpus;
+	int verbose;
+	bool help, version;
+};
+
+/* Parses a memory size: a number with an optional K, M, G or T suffix (powers of 1024, case
+ * insensitive, an optional trailing "B" or "iB"); a bare number means MiB, as in QEMU's -m.
+ * Returns 0, or -1 when s is not such a size or overflows 64 bits. */
+int parse_size(const char *s, uint64_t *bytes);
+
+/* Fills opts from argv. Returns 0, or -1 after printing a one-line error naming the bad value. */
+int options_parse(struct options *opts, int argc, char **argv);
+
+/* The command line handed to the guest: the base, then the user's. Caller frees. */
+char *options_guest_cmdline(const struct options *opts);
+
+void options_usage(FILE *out);

@@ -1,0 +1,169 @@
+#include "bzimage.h"
+
+#include <asm/bootparam.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "e820.h"
+#include "vmm/log.h"
+
+#define SETUP_HDR_OFFSET 0x1f1
+#define HDRS_MAGIC	 0x53726448 /* "HdrS" */
+#define BOOT_FLAG_MAGIC	 0xaa55
+#define HDR_MIN_LEN	 0x268 /* through init_size, the last field we read */
+#define LOADER_TYPE_UNDEFINED 0xff
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return a ? (v + a - 1) / a * a : v;
+}
+
+static int fail(char *err, size_t errlen, const char *msg)
+{
+	snprintf(err, errlen, "%s", msg);
+	return -1;
+}
+
+int bzimage_parse(const uint8_t *image, size_t len, struct bzimage *bz, char *err, size_t errlen)
+{
+	struct setup_header h;
+	memset(bz, 0, sizeof(*bz));
+	if (len < HDR_MIN_LEN)
+		return fail(err, errlen, "not a bzImage (too short to hold a setup header)");
+	memcpy(&h, image + SETUP_HDR_OFFSET, sizeof(h));
+	if (h.boot_flag != BOOT_FLAG_MAGIC || h.header != HDRS_MAGIC)
+		return fail(err, errlen, "not a bzImage (no HdrS signature)");
+	if (h.version < 0x0206) {
+		snprintf(err, errlen, "boot protocol %u.%02u is older than 2.06", h.version >> 8,
+			 h.version & 0xff);
+		return -1;
+	}
+	if (!(h.loadflags & LOADED_HIGH))
+		return fail(err, errlen, "a zImage (not loaded high) is not supported");
+	if (!h.relocatable_kernel)
+		return fail(err, errlen, "kernel is not relocatable (CONFIG_RELOCATABLE=n)");
+
+	unsigned setup_sects = h.setup_sects ? h.setup_sects : 4;
+	bz->version = h.version;
+	bz->setup_size = (setup_sects + 1) * 512u;
+	if (bz->setup_size >= len)
+		return fail(err, errlen, "truncated (setup code runs past the end of the file)");
+	bz->kernel_offset = bz->setup_size;
+	bz->kernel_size = len - bz->setup_size;
+	if ((uint64_t)h.syssize * 16 > bz->kernel_size)
+		return fail(err, errlen, "truncated (kernel is shorter than its header says)");
+	bz->cmdline_size = h.cmdline_size;
+	bz->initrd_addr_max = h.initrd_addr_max;
+	bz->entry64 = h.version >= 0x020c && (h.xloadflags & XLF_KERNEL_64);
+	if (h.version >= 0x020a) {
+		bz->pref_address = h.pref_address;
+		bz->init_size = h.init_size;
+	}
+	if (bz->pref_address < BOOT_KERNEL_ADDR)
+		bz->pref_address = BOOT_KERNEL_ADDR;
+	/* Before 2.10 the kernel does not say; decompression needs a few times its size. */
+	if (bz->init_size == 0)
+		bz->init_size = (uint32_t)(bz->kernel_size * 4);
+	/* A relocatable kernel runs from pref_address, or from the load address rounded up to its
+	 * alignment when that is higher; our load address is always the lower one. */
+	uint64_t aligned = align_up(BOOT_KERNEL_ADDR, h.kernel_alignment);
+	if (aligned > bz->pref_address)
+		bz->pref_address = aligned;
+	return 0;
+}
+
+uint64_t bzimage_place_initrd(const struct bzimage *bz, uint64_t ram_low_end, uint64_t initrd_len,
+			      uint64_t kernel_end)
+{
+	uint64_t top = ram_low_end;
+	if ((uint64_t)bz->initrd_addr_max + 1 < top)
+		top = (uint64_t)bz->initrd_addr_max + 1;
+	if (initrd_len == 0 || initrd_len > top)
+		return 0;
+	uint64_t addr = (top - initrd_len) & ~0xfffULL;
+	return addr >= kernel_end ? addr : 0;
+}
+
+/* First byte above everything the kernel may occupy before it reads the e820 map: the loaded
+ * image, and init_size bytes from where it relocates itself to. */
+static uint64_t kernel_footprint_end(const struct bzimage *bz)
+{
+	uint64_t end = BOOT_KERNEL_ADDR + bz->kernel_size;
+	uint64_t run_end = bz->pref_address + bz->init_size;
+	return run_end > end ? run_end : end;
+}
+
+int bzimage_load(const struct guest_mem *mem, const struct boot_config *cfg,
+		 struct boot_layout *out)
+{
+	struct bzimage bz;
+	char err[128];
+	if (bzimage_parse(cfg->image, cfg->image_len, &bz, err, sizeof(err)) < 0) {
+		log_error("kernel: %s", err);
+		return -1;
+	}
+	memset(out, 0, sizeof(*out));
+	uint64_t low_end = gmem_low_end(mem);
+	out->kernel_end = kernel_footprint_end(&bz);
+	if (out->kernel_end > low_end) {
+		log_error("--mem %lluM is too small for this kernel (it needs %lluM to boot)",
+			  (unsigned long long)(mem->ram_size >> 20),
+			  (unsigned long long)((out->kernel_end + (1 << 20) - 1) >> 20));
+		return -1;
+	}
+	if (!gmem_write(mem, BOOT_KERNEL_ADDR, cfg->image + bz.kernel_offset, bz.kernel_size))
+		return log_error("kernel does not fit in guest memory"), -1;
+
+	size_t cmdlen = strlen(cfg->cmdline);
+	if (cmdlen > bz.cmdline_size || cmdlen >= BOOT_CMDLINE_MAX) {
+		log_error("--cmdline is %zu bytes; this kernel accepts at most %u", cmdlen,
+			  bz.cmdline_size);
+		return -1;
+	}
+	if (!gmem_write(mem, BOOT_CMDLINE_ADDR, cfg->cmdline, cmdlen + 1))
+		return log_error("no room for the command line"), -1;
+
+	struct boot_params *zp = gmem_ptr(mem, BOOT_ZERO_PAGE_ADDR, sizeof(*zp));
+	if (!zp)
+		return log_error("no room for the zero page"), -1;
+	memset(zp, 0, sizeof(*zp));
+	/* The header's own length is encoded in its first jump: 0x202 + the byte at 0x201. */
+	size_t hdr_len = 0x202 + cfg->image[0x201] - SETUP_HDR_OFFSET;
+	if (hdr_len > sizeof(zp->hdr))
+		hdr_len = sizeof(zp->hdr);
+	memcpy(&zp->hdr, cfg->image + SETUP_HDR_OFFSET, hdr_len);
+	zp->hdr.type_of_loader = LOADER_TYPE_UNDEFINED;
+	zp->hdr.vid_mode = 0xffff; /* "normal" */
+	zp->hdr.code32_start = BOOT_KERNEL_ADDR;
+	zp->hdr.cmd_line_ptr = BOOT_CMDLINE_ADDR;
+
+	if (cfg->initrd) {
+		out->initrd_addr =
+			bzimage_place_initrd(&bz, low_end, cfg->initrd_len, out->kernel_end);
+		if (!out->initrd_addr) {
+			log_error("initrd of %zu KiB does not fit below %lluM beside the kernel; "
+				  "raise --mem",
+				  cfg->initrd_len >> 10, (unsigned long long)(low_end >> 20));
+			return -1;
+		}
+		if (!gmem_write(mem, out->initrd_addr, cfg->initrd, cfg->initrd_len))
+			return log_error("initrd does not fit in guest memory"), -1;
+		zp->hdr.ramdisk_image = (uint32_t)out->initrd_addr;
+		zp->hdr.ramdisk_size = (uint32_t)cfg->initrd_len;
+	}
+
+	struct e820_map map;
+	if (e820_build(&map, mem->regions, mem->nregions) < 0)
+		return log_error("guest memory too small for an e820 map"), -1;
+	for (int i = 0; i < map.n; i++) {
+		zp->e820_table[i].addr = map.e[i].addr;
+		zp->e820_table[i].size = map.e[i].size;
+		zp->e820_table[i].type = map.e[i].type;
+	}
+	zp->e820_entries = (uint8_t)map.n;
+
+	out->entry64 = bz.entry64;
+	out->entry = bz.entry64 ? BOOT_KERNEL_ADDR + 0x200 : BOOT_KERNEL_ADDR;
+	out->zero_page = BOOT_ZERO_PAGE_ADDR;
+	return 0;
+}

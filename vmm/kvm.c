@@ -1,0 +1,126 @@
+#include "kvm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* KVM's own real-mode helpers need three pages of guest-physical space that is not RAM: just
+ * below the 4 GiB line, inside the PCI hole, clear of the IOAPIC (0xfec00000) and LAPIC. */
+#define KVM_IDENTITY_MAP_ADDR 0xfeffc000ULL
+#define KVM_TSS_ADDR	      0xfeffd000ULL
+
+static const struct {
+	int cap;
+	const char *name;
+} required_caps[] = {
+	{KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
+	{KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR"},
+	{KVM_CAP_SET_IDENTITY_MAP_ADDR, "KVM_CAP_SET_IDENTITY_MAP_ADDR"},
+	{KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},
+	{KVM_CAP_PIT2, "KVM_CAP_PIT2"},
+	{KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
+	{KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
+	{KVM_CAP_NR_MEMSLOTS, "KVM_CAP_NR_MEMSLOTS"},
+};
+
+int kvm_init(struct kvm *kvm, const char *path)
+{
+	kvm->dev_fd = kvm->vm_fd = -1;
+	kvm->dev_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (kvm->dev_fd < 0) {
+		int e = errno;
+		log_error("%s: %s%s", path, strerror(e),
+			  e == ENOENT   ? " (no KVM here: load kvm_intel/kvm_amd, or run under "
+					  "tests/harness/kvm-run)"
+			  : e == EACCES ? " (add yourself to the 'kvm' group)"
+					: "");
+		return -1;
+	}
+	int api = ioctl(kvm->dev_fd, KVM_GET_API_VERSION, 0);
+	if (api != KVM_API_VERSION) {
+		log_error("%s: KVM API version %d, kvmm needs %d", path, api, KVM_API_VERSION);
+		goto fail;
+	}
+	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
+		if (ioctl(kvm->dev_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
+			log_error("%s: host KVM lacks %s", path, required_caps[i].name);
+			goto fail;
+		}
+	}
+	kvm->max_vcpus = ioctl(kvm->dev_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (kvm->max_vcpus <= 0)
+		kvm->max_vcpus = ioctl(kvm->dev_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	if (kvm->max_vcpus <= 0)
+		kvm->max_vcpus = 4; /* the documented minimum when neither cap is reported */
+	kvm->vcpu_mmap_size = ioctl(kvm->dev_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (kvm->vcpu_mmap_size <= 0) {
+		log_error("%s: KVM_GET_VCPU_MMAP_SIZE: %s", path, strerror(errno));
+		goto fail;
+	}
+
+	kvm->vm_fd = ioctl(kvm->dev_fd, KVM_CREATE_VM, 0);
+	if (kvm->vm_fd < 0) {
+		log_error("%s: KVM_CREATE_VM: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (ioctl(kvm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0) {
+		log_error("KVM_SET_TSS_ADDR: %s", strerror(errno));
+		goto fail;
+	}
+	uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
+	if (ioctl(kvm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0) {
+		log_error("KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+		goto fail;
+	}
+	if (ioctl(kvm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+		log_error("KVM_CREATE_IRQCHIP: %s", strerror(errno));
+		goto fail;
+	}
+	/* The dummy speaker port lets the in-kernel PIT answer port 0x61 too (PIT channel 2 gate,
+	 * which Linux reads while calibrating) without an exit per read. */
+	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+	if (ioctl(kvm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+		log_error("KVM_CREATE_PIT2: %s", strerror(errno));
+		goto fail;
+	}
+	return 0;
+fail:
+	kvm_close(kvm);
+	return -1;
+}
+
+void kvm_close(struct kvm *kvm)
+{
+	if (kvm->vm_fd >= 0)
+		close(kvm->vm_fd);
+	if (kvm->dev_fd >= 0)
+		close(kvm->dev_fd);
+	kvm->vm_fd = kvm->dev_fd = -1;
+}
+
+int kvm_set_memslot(struct kvm *kvm, uint32_t slot, uint64_t gpa, uint64_t size, void *host)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = slot,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uint64_t)(uintptr_t)host,
+	};
+	if (ioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
+		log_error("KVM_SET_USER_MEMORY_REGION slot %u at 0x%llx: %s", slot,
+			  (unsigned long long)gpa, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int kvm_irq_line(struct kvm *kvm, uint32_t gsi, int level)
+{
+	struct kvm_irq_level irq = {.irq = gsi, .level = (uint32_t)level};
+	return ioctl(kvm->vm_fd, KVM_IRQ_LINE, &irq);
+}

@@ -1,0 +1,23 @@
+/* The KVM system and VM file descriptors, and the capabilities kvmm relies on. */
+#pragma once
+
+#include <stdint.h>
+
+struct kvm {
+	int dev_fd; /* /dev/kvm */
+	int vm_fd;
+	int vcpu_mmap_size;
+	int max_vcpus;
+};
+
+/* Opens the KVM device at path, checks the API version and every capability kvmm uses, creates
+ * the VM with its in-kernel interrupt controllers and PIT. Returns 0, or -1 after a one-line
+ * error naming what is missing. */
+int kvm_init(struct kvm *kvm, const char *path);
+void kvm_close(struct kvm *kvm);
+
+/* Registers [gpa, gpa + size) of guest memory backed by host at slot. */
+int kvm_set_memslot(struct kvm *kvm, uint32_t slot, uint64_t gpa, uint64_t size, void *host);
+
+/* Drives a GSI of the in-kernel PIC/IOAPIC. */
+int kvm_irq_line(struct kvm *kvm, uint32_t gsi, int level);
