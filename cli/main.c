@@ -114,6 +114,8 @@ int main(int argc, char **argv)
 	char *cmdline = options_guest_cmdline(&opts);
 	if (!cmdline)
 		return log_error("out of memory"), EXIT_ERROR;
+	if (bzimage_check_cmdline(&bz, cmdline) < 0)
+		return EXIT_ERROR;
 
 	/* SIGINT/TERM/HUP are taken by the console loop through a signalfd, so every thread,
 	 * including the vCPU threads created below, must have them blocked. */

@@ -72,6 +72,17 @@ int bzimage_parse(const uint8_t *image, size_t len, struct bzimage *bz, char *er
 	return 0;
 }
 
+int bzimage_check_cmdline(const struct bzimage *bz, const char *cmdline)
+{
+	size_t len = strlen(cmdline);
+	if (len > bz->cmdline_size || len >= BOOT_CMDLINE_MAX) {
+		log_error("--cmdline: %zu bytes with kvmm's own, this kernel accepts at most %u", len,
+			  bz->cmdline_size);
+		return -1;
+	}
+	return 0;
+}
+
 uint64_t bzimage_place_initrd(const struct bzimage *bz, uint64_t ram_low_end, uint64_t initrd_len,
 			      uint64_t kernel_end)
 {
@@ -114,12 +125,9 @@ int bzimage_load(const struct guest_mem *mem, const struct boot_config *cfg,
 	if (!gmem_write(mem, BOOT_KERNEL_ADDR, cfg->image + bz.kernel_offset, bz.kernel_size))
 		return log_error("kernel does not fit in guest memory"), -1;
 
-	size_t cmdlen = strlen(cfg->cmdline);
-	if (cmdlen > bz.cmdline_size || cmdlen >= BOOT_CMDLINE_MAX) {
-		log_error("--cmdline is %zu bytes; this kernel accepts at most %u", cmdlen,
-			  bz.cmdline_size);
+	if (bzimage_check_cmdline(&bz, cfg->cmdline) < 0)
 		return -1;
-	}
+	size_t cmdlen = strlen(cfg->cmdline);
 	if (!gmem_write(mem, BOOT_CMDLINE_ADDR, cfg->cmdline, cmdlen + 1))
 		return log_error("no room for the command line"), -1;
 

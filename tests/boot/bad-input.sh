@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Bad input gets exactly one line on stderr that names the bad value, a non-zero exit status
+# (1 or 2, never a signal or a core dump), and nothing on stdout. Needs no KVM: everything is
+# checked before /dev/kvm is opened, except the missing device itself.
+#   tests/boot/bad-input.sh KVMM
+set -euo pipefail
+KVMM=$(realpath "$1")
+# Under /tmp, not the build tree: one case runs as nobody, who must reach these files.
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+chmod 755 "$WORK"
+cd "$WORK"
+failures=0 passes=0
+
+# A file that passes for a bzImage header-wise, so the later checks are reached.
+kernel=$(find /boot "${KVMM_CACHE:-$HOME/.cache/kvmm}" -name 'vmlinuz-*' 2>/dev/null | head -n1 || true)
+printf 'this is not a kernel\n' >not-a-kernel
+printf 'initrd' >initrd.img
+mkdir -p a-directory
+
+# case NAME EXPECTED_TEXT ARGS...
+case_() {
+	local name=$1 want=$2
+	shift 2
+	local out err rc
+	set +e
+	if [ "$1" = setpriv ]; then
+		out=$("$@" 2>err.txt </dev/null)
+	else
+		out=$("$KVMM" "$@" 2>err.txt </dev/null)
+	fi
+	rc=$?
+	set -e
+	err=$(cat err.txt)
+	local lines
+	lines=$(grep -c '' err.txt || true)
+	if [ "$rc" -ne 1 ] && [ "$rc" -ne 2 ]; then
+		echo "FAIL $name: exit status $rc (want 1 or 2): $err"
+	elif [ "$lines" -ne 1 ]; then
+		echo "FAIL $name: $lines lines on stderr, want exactly one: $err"
+	elif ! grep -qF -- "$want" err.txt; then
+		echo "FAIL $name: error does not name '$want': $err"
+	elif [ -n "$out" ]; then
+		echo "FAIL $name: printed on stdout: $out"
+	elif ls core* >/dev/null 2>&1; then
+		echo "FAIL $name: left a core dump"
+	else
+		echo "ok   $name: $err"
+		passes=$((passes + 1))
+		return
+	fi
+	failures=$((failures + 1))
+}
+
+case_ "no kernel option" "--kernel" --mem 512M
+case_ "missing kernel" "/no/such/bzImage" --kernel /no/such/bzImage
+case_ "kernel is a directory" "a-directory" --kernel a-directory
+case_ "kernel not a bzImage" "not-a-kernel" --kernel not-a-kernel
+case_ "mem 0" "'0'" --kernel not-a-kernel --mem 0
+case_ "mem 12Q" "12Q" --kernel not-a-kernel --mem 12Q
+case_ "mem missing value" "--mem" --kernel not-a-kernel --mem
+case_ "cpus 0" "'0'" --kernel not-a-kernel --cpus 0
+case_ "cpus 100000" "100000" --kernel not-a-kernel --cpus 100000
+case_ "unknown option" "--frobnicate" --kernel not-a-kernel --frobnicate
+if [ -n "$kernel" ]; then
+	case_ "missing initrd" "/no/such/initrd" --kernel "$kernel" --initrd /no/such/initrd
+	case_ "initrd is a directory" "a-directory" --kernel "$kernel" --initrd a-directory
+	# Root reads anything, so as root the unreadable-initrd case runs as nobody.
+	cp "$kernel" bzImage
+	chmod 644 bzImage
+	chmod 000 initrd.img
+	if [ "$(id -u)" -ne 0 ]; then
+		case_ "unreadable initrd" "initrd.img" --kernel bzImage --initrd initrd.img
+	elif command -v setpriv >/dev/null &&
+		setpriv --reuid=65534 --regid=65534 --clear-groups test -r bzImage; then
+		cp "$KVMM" kvmm
+		case_ "unreadable initrd" "initrd.img" setpriv --reuid=65534 --regid=65534 \
+			--clear-groups ./kvmm --kernel bzImage --initrd initrd.img
+	else
+		echo "FAIL: cannot drop privileges to test an unreadable initrd"
+		failures=$((failures + 1))
+	fi
+	chmod 644 initrd.img
+	case_ "no KVM device" "/no/such/kvm" --kernel "$kernel" --kvm-device /no/such/kvm
+	case_ "cmdline too long" "--cmdline" --kernel "$kernel" --kvm-device /no/such/kvm \
+		--cmdline "$(head -c 70000 /dev/zero | tr '\0' x)"
+else
+	echo "FAIL: no vmlinuz found to test the later checks with"
+	failures=$((failures + 1))
+fi
+
+echo "bad-input: $passes passed, $failures failed"
+[ "$failures" -eq 0 ]

@@ -1,0 +1,35 @@
+# Shared by the boot tests: find the distro kernel, build a test initramfs, run kvmm where
+# /dev/kvm exists, and check what the guest said. Sourced, not run.
+# shellcheck shell=bash
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+HARNESS="$TOP/tests/harness/kvm-run"
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+# Sets KERNEL and MODULES to the stock Debian kernel (fetched and unpacked once, cached).
+distro_kernel() {
+	local info
+	info=$("$TOP/tests/harness/distro-kernel") || fail "cannot get the Debian kernel"
+	KERNEL=$(sed -n 's/^vmlinuz=//p' <<<"$info")
+	MODULES=$(sed -n 's/^modules=//p' <<<"$info")
+	[ -r "$KERNEL" ] || fail "no kernel at '$KERNEL'"
+}
+
+# test_initramfs OUT SCRIPT_TEXT: an initramfs whose init runs SCRIPT_TEXT.
+test_initramfs() {
+	local out=$1 text=$2 script
+	script=$(mktemp)
+	printf '#!/bin/sh\n%s\n' "$text" >"$script"
+	"$TOP/images/initramfs.sh" "$out" --script "$script"
+	rm -f "$script"
+}
+
+# now_ms: monotonic-enough wall clock in milliseconds, for reporting boot times.
+now_ms() {
+	date +%s%3N
+}

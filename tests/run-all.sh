@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Every test kvmm has: formatting, the unit tests (plain and under ASan+UBSan), the bad-input
+# tests, and the boot tests, which run where /dev/kvm exists (inside tests/harness/kvm-run's
+# outer QEMU guest when this machine has none).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+.ci/install-deps
+
+echo "== clang-format"
+mapfile -t sources < <(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build*')
+clang-format --dry-run --Werror "${sources[@]}"
+
+jobs=$(nproc)
+echo "== build"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$jobs"
+
+echo "== build with ASan+UBSan"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKVMM_SANITIZE=ON >/dev/null
+cmake --build build-asan -j "$jobs"
+
+echo "== unit tests under ASan+UBSan"
+ctest --test-dir build-asan -L unit --output-on-failure
+
+echo "== all tests (unit, bad input, boot)"
+ctest --test-dir build --output-on-failure
