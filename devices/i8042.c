@@ -39,8 +39,7 @@ enum {
 	KBD_SELF_TEST_OK = 0xaa,
 };
 
-/* What AUX_TEST answers: "clock line stuck high", which tells Linux there is no mouse port without
- * making it wait for a loopback that never comes. */
+/* What AUX_TEST answers: "clock line stuck high", which tells Linux there is no mouse port. */
 #define AUX_TEST_NO_PORT 0x02
 
 static void update_irq(struct i8042 *k)
@@ -105,12 +104,20 @@ static void keyboard_write(struct i8042 *k, uint8_t val)
 	}
 }
 
+/* The controller's own answers go through its single output register, replacing whatever sat
+ * there; only the keyboard's multi-byte replies queue up behind each other. */
+static void controller_reply(struct i8042 *k, uint8_t b)
+{
+	k->head = k->count = 0;
+	queue_byte(k, b);
+}
+
 static bool command(struct i8042 *k, uint8_t cmd)
 {
 	bool reset = false;
 	switch (cmd) {
 	case CMD_READ_CTR:
-		queue_byte(k, k->ctr);
+		controller_reply(k, k->ctr);
 		break;
 	case CMD_AUX_DISABLE:
 		k->ctr |= CTR_AUX_DISABLE;
@@ -119,13 +126,13 @@ static bool command(struct i8042 *k, uint8_t cmd)
 		k->ctr &= (uint8_t)~CTR_AUX_DISABLE;
 		break;
 	case CMD_AUX_TEST:
-		queue_byte(k, AUX_TEST_NO_PORT);
+		controller_reply(k, AUX_TEST_NO_PORT);
 		break;
 	case CMD_SELF_TEST:
-		queue_byte(k, 0x55);
+		controller_reply(k, 0x55);
 		break;
 	case CMD_KBD_TEST:
-		queue_byte(k, 0x00);
+		controller_reply(k, 0x00);
 		break;
 	case CMD_KBD_DISABLE:
 		k->ctr |= CTR_KBD_DISABLE;
@@ -134,7 +141,7 @@ static bool command(struct i8042 *k, uint8_t cmd)
 		k->ctr &= (uint8_t)~CTR_KBD_DISABLE;
 		break;
 	case CMD_READ_OUTPUT:
-		queue_byte(k, 0x01); /* reset line high: not in reset */
+		controller_reply(k, 0x01); /* reset line high: not in reset */
 		break;
 	case CMD_WRITE_CTR:
 	case CMD_WRITE_OUTPUT:
@@ -166,9 +173,13 @@ static bool data_write(struct i8042 *k, uint8_t val)
 	case CMD_WRITE_OUTPUT:
 		return !(val & 1);
 	case CMD_WRITE_KBD_OUTBUF:
-		queue_byte(k, val);
+		controller_reply(k, val);
 		return false;
 	case CMD_WRITE_AUX_OUTBUF:
+		/* Echoed without the AUX-data status bit: Linux's loopback probe sees at once that
+		 * there is no mouse port, instead of waiting half a second for a byte. */
+		controller_reply(k, val);
+		return false;
 	case CMD_WRITE_AUX:
 		return false; /* no mouse: the bytes go nowhere */
 	default:
