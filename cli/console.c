@@ -138,10 +138,10 @@ int console_loop(struct vm *vm, int in_fd)
 			npending -= n;
 		}
 		struct pollfd p[4] = {
-			{.fd = vm->stop_fd, .events = POLLIN},
-			{.fd = sfd, .events = POLLIN},
-			{.fd = vm->rx_ready_fd, .events = POLLIN},
-			{.fd = (in_open && !npending) ? in_fd : -1, .events = POLLIN},
+		    {.fd = vm->stop_fd, .events = POLLIN},
+		    {.fd = sfd, .events = POLLIN},
+		    {.fd = vm->rx_ready_fd, .events = POLLIN},
+		    {.fd = (in_open && !npending) ? in_fd : -1, .events = POLLIN},
 		};
 		if (poll(p, 4, -1) < 0) {
 			if (errno == EINTR)

@@ -1,5 +1,6 @@
 /* The user's terminal as the guest's serial console: raw mode with guaranteed restore, the Ctrl-A
- * escape keys, and the event loop that feeds keystrokes to the UART without ever blocking a vCPU. */
+ * escape keys, and the event loop that feeds keystrokes to the UART without ever blocking a vCPU.
+ */
 #pragma once
 
 #include <stdbool.h>

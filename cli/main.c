@@ -128,15 +128,15 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	struct vm_config cfg = {
-		.kvm_path = opts.kvm_path,
-		.mem_size = opts.mem,
-		.ncpus = opts.cpus,
-		.kernel = kernel.data,
-		.kernel_len = kernel.len,
-		.initrd = initrd.data,
-		.initrd_len = initrd.len,
-		.cmdline = cmdline,
-		.console_out_fd = STDOUT_FILENO,
+	    .kvm_path = opts.kvm_path,
+	    .mem_size = opts.mem,
+	    .ncpus = opts.cpus,
+	    .kernel = kernel.data,
+	    .kernel_len = kernel.len,
+	    .initrd = initrd.data,
+	    .initrd_len = initrd.len,
+	    .cmdline = cmdline,
+	    .console_out_fd = STDOUT_FILENO,
 	};
 	static struct vm vm;
 	if (vm_create(&vm, &cfg) < 0)

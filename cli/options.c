@@ -104,21 +104,21 @@ enum {
 
 /* Long options may also be written with one dash, which gives QEMU's spellings for free. */
 static const struct option long_options[] = {
-	{"kernel", required_argument, NULL, OPT_KERNEL},
-	{"initrd", required_argument, NULL, OPT_INITRD},
-	{"cmdline", required_argument, NULL, OPT_CMDLINE},
-	{"append", required_argument, NULL, OPT_CMDLINE},
-	{"mem", required_argument, NULL, OPT_MEM},
-	{"m", required_argument, NULL, OPT_MEM},
-	{"cpus", required_argument, NULL, OPT_CPUS},
-	{"smp", required_argument, NULL, OPT_CPUS},
-	{"kvm-device", required_argument, NULL, OPT_KVM},
-	{"help", no_argument, NULL, OPT_HELP},
-	{"h", no_argument, NULL, OPT_HELP},
-	{"version", no_argument, NULL, OPT_VERSION},
-	{"verbose", no_argument, NULL, OPT_VERBOSE},
-	{"v", no_argument, NULL, OPT_VERBOSE},
-	{NULL, 0, NULL, 0},
+    {"kernel", required_argument, NULL, OPT_KERNEL},
+    {"initrd", required_argument, NULL, OPT_INITRD},
+    {"cmdline", required_argument, NULL, OPT_CMDLINE},
+    {"append", required_argument, NULL, OPT_CMDLINE},
+    {"mem", required_argument, NULL, OPT_MEM},
+    {"m", required_argument, NULL, OPT_MEM},
+    {"cpus", required_argument, NULL, OPT_CPUS},
+    {"smp", required_argument, NULL, OPT_CPUS},
+    {"kvm-device", required_argument, NULL, OPT_KVM},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"h", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"verbose", no_argument, NULL, OPT_VERBOSE},
+    {"v", no_argument, NULL, OPT_VERBOSE},
+    {NULL, 0, NULL, 0},
 };
 
 int options_parse(struct options *opts, int argc, char **argv)
@@ -182,11 +182,22 @@ int options_parse(struct options *opts, int argc, char **argv)
 	return 0;
 }
 
+/* Whether cmdline has a parameter starting with prefix (a whole word: "netconsole=" is not
+ * "console="). */
+static bool has_param(const char *cmdline, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	for (const char *p = cmdline; (p = strstr(p, prefix)) != NULL; p += n)
+		if (p == cmdline || p[-1] == ' ')
+			return true;
+	return false;
+}
+
 char *options_guest_cmdline(const struct options *opts)
 {
 	const char *user = opts->cmdline ? opts->cmdline : "";
 	/* A user who names their own console gets exactly that one. */
-	const char *base = strstr(user, "console=") ? "reboot=k" : KVMM_BASE_CMDLINE;
+	const char *base = has_param(user, "console=") ? "reboot=k" : KVMM_BASE_CMDLINE;
 	size_t len = strlen(base) + 1 + strlen(user) + 1;
 	char *s = malloc(len);
 	if (s)
@@ -203,7 +214,8 @@ void options_usage(FILE *out)
 		"\n"
 		"  --kernel PATH     bzImage to boot (-kernel)\n"
 		"  --initrd PATH     initial ramdisk (-initrd)\n"
-		"  --cmdline STR     kernel command line, after \"" KVMM_BASE_CMDLINE "\" (-append)\n"
+		"  --cmdline STR     kernel command line, after \"" KVMM_BASE_CMDLINE
+		"\" (-append)\n"
 		"  --mem SIZE        guest RAM: 512M, 2G, 1048576K, or MiB as a bare number; "
 		"default 256M (-m)\n"
 		"  --cpus N          vCPUs, 1 to the host's KVM limit; default 1 (-smp)\n"

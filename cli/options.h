@@ -5,12 +5,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define KVMM_DEFAULT_MEM   (256ULL << 20)
-#define KVMM_MIN_MEM	   (16ULL << 20)
-#define KVMM_MAX_MEM	   (1ULL << 40)
-#define KVMM_DEFAULT_KVM   "/dev/kvm"
+#define KVMM_DEFAULT_MEM (256ULL << 20)
+#define KVMM_MIN_MEM	 (16ULL << 20)
+#define KVMM_MAX_MEM	 (1ULL << 40)
+#define KVMM_DEFAULT_KVM "/dev/kvm"
 /* Always present unless the user names a console of their own. */
-#define KVMM_BASE_CMDLINE  "console=ttyS0 reboot=k"
+#define KVMM_BASE_CMDLINE "console=ttyS0 reboot=k"
 
 struct options {
 	const char *kernel;

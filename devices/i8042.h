@@ -24,8 +24,8 @@ struct i8042 {
 	pthread_mutex_t lock;
 	const struct i8042_ops *ops;
 	void *opaque;
-	uint8_t ctr;	      /* controller configuration ("command byte") */
-	uint8_t pending_cmd;  /* controller command awaiting its data byte, or 0 */
+	uint8_t ctr;	     /* controller configuration ("command byte") */
+	uint8_t pending_cmd; /* controller command awaiting its data byte, or 0 */
 	uint8_t queue[I8042_QUEUE];
 	unsigned head, count;
 	bool irq_level;

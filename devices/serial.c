@@ -62,6 +62,23 @@ static void rx_append(struct serial *s, uint8_t byte)
 	s->rx_count++;
 }
 
+/* Room for host input; in loopback the receiver listens to the transmitter, not the host. */
+static size_t rx_space(const struct serial *s)
+{
+	return (s->mcr & UART_MCR_LOOP) ? 0 : rx_capacity(s) - s->rx_count;
+}
+
+/* Any register access can make room (reading RBR, clearing the FIFO, leaving loopback); the
+ * host's pending input waits for exactly this, so every path that grows the space reports it. */
+static void finish_access(struct serial *s, size_t space_before)
+{
+	size_t space_after = rx_space(s);
+	update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	if (space_after > space_before && s->ops && s->ops->rx_ready)
+		s->ops->rx_ready(s->opaque);
+}
+
 void serial_init(struct serial *s, const struct serial_ops *ops, void *opaque)
 {
 	memset(s, 0, sizeof(*s));
@@ -79,19 +96,19 @@ void serial_destroy(struct serial *s)
 void serial_reset(struct serial *s)
 {
 	pthread_mutex_lock(&s->lock);
+	size_t space = rx_space(s);
 	s->ier = s->lcr = s->mcr = s->scr = s->fcr = s->dlm = 0;
 	s->dll = 12; /* 9600 baud */
 	s->thre_pending = false;
 	rx_clear(s);
-	update_irq(s);
-	pthread_mutex_unlock(&s->lock);
+	finish_access(s, space);
 }
 
 uint8_t serial_read_reg(struct serial *s, unsigned reg)
 {
 	uint8_t val = 0xff;
-	bool room_made = false;
 	pthread_mutex_lock(&s->lock);
+	size_t space = rx_space(s);
 	switch (reg) {
 	case UART_RBR_THR:
 		if (s->lcr & UART_LCR_DLAB) {
@@ -100,7 +117,6 @@ uint8_t serial_read_reg(struct serial *s, unsigned reg)
 			val = s->rx[s->rx_head];
 			s->rx_head = (s->rx_head + 1) % SERIAL_FIFO_SIZE;
 			s->rx_count--;
-			room_made = true;
 		} else {
 			val = 0;
 		}
@@ -131,16 +147,14 @@ uint8_t serial_read_reg(struct serial *s, unsigned reg)
 		val = s->scr;
 		break;
 	}
-	update_irq(s);
-	pthread_mutex_unlock(&s->lock);
-	if (room_made && s->ops && s->ops->rx_ready)
-		s->ops->rx_ready(s->opaque);
+	finish_access(s, space);
 	return val;
 }
 
 void serial_write_reg(struct serial *s, unsigned reg, uint8_t val)
 {
 	pthread_mutex_lock(&s->lock);
+	size_t space = rx_space(s);
 	switch (reg) {
 	case UART_RBR_THR:
 		if (s->lcr & UART_LCR_DLAB) {
@@ -183,14 +197,13 @@ void serial_write_reg(struct serial *s, unsigned reg, uint8_t val)
 	default: /* LSR and MSR are read-only */
 		break;
 	}
-	update_irq(s);
-	pthread_mutex_unlock(&s->lock);
+	finish_access(s, space);
 }
 
 size_t serial_rx_space(struct serial *s)
 {
 	pthread_mutex_lock(&s->lock);
-	size_t space = (s->mcr & UART_MCR_LOOP) ? 0 : rx_capacity(s) - s->rx_count;
+	size_t space = rx_space(s);
 	pthread_mutex_unlock(&s->lock);
 	return space;
 }

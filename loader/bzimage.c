@@ -7,10 +7,9 @@
 #include "e820.h"
 #include "vmm/log.h"
 
-#define SETUP_HDR_OFFSET 0x1f1
-#define HDRS_MAGIC	 0x53726448 /* "HdrS" */
-#define BOOT_FLAG_MAGIC	 0xaa55
-#define HDR_MIN_LEN	 0x268 /* through init_size, the last field we read */
+#define SETUP_HDR_OFFSET      0x1f1
+#define HDRS_MAGIC	      0x53726448 /* "HdrS" */
+#define BOOT_FLAG_MAGIC	      0xaa55
 #define LOADER_TYPE_UNDEFINED 0xff
 
 static uint64_t align_up(uint64_t v, uint64_t a)
@@ -28,7 +27,7 @@ int bzimage_parse(const uint8_t *image, size_t len, struct bzimage *bz, char *er
 {
 	struct setup_header h;
 	memset(bz, 0, sizeof(*bz));
-	if (len < HDR_MIN_LEN)
+	if (len < SETUP_HDR_OFFSET + sizeof(h))
 		return fail(err, errlen, "not a bzImage (too short to hold a setup header)");
 	memcpy(&h, image + SETUP_HDR_OFFSET, sizeof(h));
 	if (h.boot_flag != BOOT_FLAG_MAGIC || h.header != HDRS_MAGIC)
@@ -76,8 +75,8 @@ int bzimage_check_cmdline(const struct bzimage *bz, const char *cmdline)
 {
 	size_t len = strlen(cmdline);
 	if (len > bz->cmdline_size || len >= BOOT_CMDLINE_MAX) {
-		log_error("--cmdline: %zu bytes with kvmm's own, this kernel accepts at most %u", len,
-			  bz->cmdline_size);
+		log_error("--cmdline: %zu bytes with kvmm's own, this kernel accepts at most %u",
+			  len, bz->cmdline_size);
 		return -1;
 	}
 	return 0;
@@ -147,7 +146,7 @@ int bzimage_load(const struct guest_mem *mem, const struct boot_config *cfg,
 
 	if (cfg->initrd) {
 		out->initrd_addr =
-			bzimage_place_initrd(&bz, low_end, cfg->initrd_len, out->kernel_end);
+		    bzimage_place_initrd(&bz, low_end, cfg->initrd_len, out->kernel_end);
 		if (!out->initrd_addr) {
 			log_error("initrd of %zu KiB does not fit below %lluM beside the kernel; "
 				  "raise --mem",

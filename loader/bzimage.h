@@ -18,15 +18,15 @@
 #define BOOT_KERNEL_ADDR    0x100000ULL
 
 struct bzimage {
-	uint16_t version;	 /* boot protocol, e.g. 0x020f */
-	size_t setup_size;	 /* bytes of real-mode setup, including the boot sector */
-	size_t kernel_offset;	 /* file offset of the protected-mode kernel */
-	size_t kernel_size;	 /* its length */
-	uint32_t cmdline_size;	 /* longest command line the kernel accepts, without the NUL */
+	uint16_t version;	  /* boot protocol, e.g. 0x020f */
+	size_t setup_size;	  /* bytes of real-mode setup, including the boot sector */
+	size_t kernel_offset;	  /* file offset of the protected-mode kernel */
+	size_t kernel_size;	  /* its length */
+	uint32_t cmdline_size;	  /* longest command line the kernel accepts, without the NUL */
 	uint32_t initrd_addr_max; /* highest address an initrd byte may occupy */
-	uint64_t pref_address;	 /* where the kernel wants to run (it relocates itself there) */
-	uint32_t init_size;	 /* bytes it needs from there while decompressing */
-	bool entry64;		 /* has a 64-bit entry point at load address + 0x200 */
+	uint64_t pref_address;	  /* where the kernel wants to run (it relocates itself there) */
+	uint32_t init_size;	  /* bytes it needs from there while decompressing */
+	bool entry64;		  /* has a 64-bit entry point at load address + 0x200 */
 };
 
 /* Checks the setup header of a bzImage image of len bytes. Returns 0, or -1 with a short reason in

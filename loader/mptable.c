@@ -64,13 +64,13 @@ struct mpc_intsrc {
 enum { MP_PROCESSOR, MP_BUS, MP_IOAPIC, MP_INTSRC, MP_LINTSRC };
 enum { MP_INT, MP_NMI, MP_SMI, MP_EXTINT };
 
-#define MP_SPEC_1_4	 4
-#define CPU_ENABLED	 1
+#define MP_SPEC_1_4	  4
+#define CPU_ENABLED	  1
 #define CPU_BOOTPROCESSOR 2
-#define APIC_VERSION	 0x14
-#define IOAPIC_VERSION	 0x11
-#define MP_BUS_PCI	 0
-#define MP_BUS_ISA	 1
+#define APIC_VERSION	  0x14
+#define IOAPIC_VERSION	  0x11
+#define MP_BUS_PCI	  0
+#define MP_BUS_ISA	  1
 /* Family 6 signature and FPU|APIC feature bits: only consulted by ancient kernels. */
 #define CPU_SIGNATURE 0x600
 #define CPU_FEATURES  0x201
@@ -111,30 +111,30 @@ size_t mptable_build(uint8_t *buf, size_t buflen, uint64_t base, int ncpus)
 	for (int i = 0; i < ncpus; i++, count++) {
 		struct mpc_cpu *cpu = (struct mpc_cpu *)p;
 		*cpu = (struct mpc_cpu){
-			.type = MP_PROCESSOR,
-			.apicid = (uint8_t)i,
-			.apicver = APIC_VERSION,
-			.cpuflag = CPU_ENABLED | (i == 0 ? CPU_BOOTPROCESSOR : 0),
-			.cpufeature = CPU_SIGNATURE,
-			.featureflag = CPU_FEATURES,
+		    .type = MP_PROCESSOR,
+		    .apicid = (uint8_t)i,
+		    .apicver = APIC_VERSION,
+		    .cpuflag = CPU_ENABLED | (i == 0 ? CPU_BOOTPROCESSOR : 0),
+		    .cpufeature = CPU_SIGNATURE,
+		    .featureflag = CPU_FEATURES,
 		};
 		p += sizeof(*cpu);
 	}
 	/* Bus 0 is PCI (virtio devices will route INTx here); bus 1 is ISA. */
 	static const struct mpc_bus buses[] = {
-		{MP_BUS, MP_BUS_PCI, {'P', 'C', 'I', ' ', ' ', ' '}},
-		{MP_BUS, MP_BUS_ISA, {'I', 'S', 'A', ' ', ' ', ' '}},
+	    {MP_BUS, MP_BUS_PCI, {'P', 'C', 'I', ' ', ' ', ' '}},
+	    {MP_BUS, MP_BUS_ISA, {'I', 'S', 'A', ' ', ' ', ' '}},
 	};
 	memcpy(p, buses, sizeof(buses));
 	p += sizeof(buses);
 	count += 2;
 
 	*(struct mpc_ioapic *)p = (struct mpc_ioapic){
-		.type = MP_IOAPIC,
-		.apicid = ioapic_id,
-		.apicver = IOAPIC_VERSION,
-		.flags = 1, /* enabled */
-		.apicaddr = MP_IOAPIC_ADDR,
+	    .type = MP_IOAPIC,
+	    .apicid = ioapic_id,
+	    .apicver = IOAPIC_VERSION,
+	    .flags = 1, /* enabled */
+	    .apicaddr = MP_IOAPIC_ADDR,
 	};
 	p += sizeof(struct mpc_ioapic);
 	count++;
@@ -143,12 +143,12 @@ size_t mptable_build(uint8_t *buf, size_t buflen, uint64_t base, int ncpus)
 	 * says exactly that; flags 0 means "conforming to the bus": edge, active high for ISA. */
 	for (int irq = 0; irq < MP_ISA_IRQS; irq++, count++) {
 		*(struct mpc_intsrc *)p = (struct mpc_intsrc){
-			.type = MP_INTSRC,
-			.irqtype = MP_INT,
-			.srcbus = MP_BUS_ISA,
-			.srcbusirq = (uint8_t)irq,
-			.dstapic = ioapic_id,
-			.dstirq = (uint8_t)irq,
+		    .type = MP_INTSRC,
+		    .irqtype = MP_INT,
+		    .srcbus = MP_BUS_ISA,
+		    .srcbusirq = (uint8_t)irq,
+		    .dstapic = ioapic_id,
+		    .dstirq = (uint8_t)irq,
 		};
 		p += sizeof(struct mpc_intsrc);
 	}
@@ -156,11 +156,11 @@ size_t mptable_build(uint8_t *buf, size_t buflen, uint64_t base, int ncpus)
 	static const uint8_t lint_types[2] = {MP_EXTINT, MP_NMI};
 	for (int lint = 0; lint < 2; lint++, count++) {
 		*(struct mpc_intsrc *)p = (struct mpc_intsrc){
-			.type = MP_LINTSRC,
-			.irqtype = lint_types[lint],
-			.srcbus = MP_BUS_ISA,
-			.dstapic = 0xff,
-			.dstirq = (uint8_t)lint,
+		    .type = MP_LINTSRC,
+		    .irqtype = lint_types[lint],
+		    .srcbus = MP_BUS_ISA,
+		    .dstapic = 0xff,
+		    .dstirq = (uint8_t)lint,
 		};
 		p += sizeof(struct mpc_intsrc);
 	}

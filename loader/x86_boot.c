@@ -14,21 +14,21 @@
 #define PTE_PS	    0x80ULL
 
 /* boot.rst: __BOOT_CS is 0x10 and __BOOT_DS is 0x18. */
-#define GDT_CODE 2
-#define GDT_DATA 3
-#define GDT_TSS	 4
+#define GDT_CODE    2
+#define GDT_DATA    3
+#define GDT_TSS	    4
 #define GDT_ENTRIES 5
 
 static const uint64_t gdt_long[GDT_ENTRIES] = {
-	[GDT_CODE] = 0x00af9b000000ffffULL, /* 64-bit code, L=1 */
-	[GDT_DATA] = 0x00cf93000000ffffULL,
-	[GDT_TSS] = 0x008f8b000000ffffULL,
+    [GDT_CODE] = 0x00af9b000000ffffULL, /* 64-bit code, L=1 */
+    [GDT_DATA] = 0x00cf93000000ffffULL,
+    [GDT_TSS] = 0x008f8b000000ffffULL,
 };
 
 static const uint64_t gdt_prot[GDT_ENTRIES] = {
-	[GDT_CODE] = 0x00cf9b000000ffffULL, /* 32-bit code, D=1 */
-	[GDT_DATA] = 0x00cf93000000ffffULL,
-	[GDT_TSS] = 0x008f8b000000ffffULL,
+    [GDT_CODE] = 0x00cf9b000000ffffULL, /* 32-bit code, D=1 */
+    [GDT_DATA] = 0x00cf93000000ffffULL,
+    [GDT_TSS] = 0x008f8b000000ffffULL,
 };
 
 int x86_write_boot_tables(const struct guest_mem *mem, bool long_mode)
@@ -59,17 +59,17 @@ int x86_write_boot_tables(const struct guest_mem *mem, bool long_mode)
 static struct kvm_segment segment_from_gdt(uint64_t desc, unsigned index)
 {
 	return (struct kvm_segment){
-		.base = ((desc >> 16) & 0xffffff) | (((desc >> 56) & 0xff) << 24),
-		.limit = (uint32_t)((desc & 0xffff) | (((desc >> 48) & 0xf) << 16)),
-		.selector = (uint16_t)(index * 8),
-		.type = (desc >> 40) & 0xf,
-		.present = (desc >> 47) & 1,
-		.dpl = (desc >> 45) & 3,
-		.db = (desc >> 54) & 1,
-		.s = (desc >> 44) & 1,
-		.l = (desc >> 53) & 1,
-		.g = (desc >> 55) & 1,
-		.avl = (desc >> 52) & 1,
+	    .base = ((desc >> 16) & 0xffffff) | (((desc >> 56) & 0xff) << 24),
+	    .limit = (uint32_t)((desc & 0xffff) | (((desc >> 48) & 0xf) << 16)),
+	    .selector = (uint16_t)(index * 8),
+	    .type = (desc >> 40) & 0xf,
+	    .present = (desc >> 47) & 1,
+	    .dpl = (desc >> 45) & 3,
+	    .db = (desc >> 54) & 1,
+	    .s = (desc >> 44) & 1,
+	    .l = (desc >> 53) & 1,
+	    .g = (desc >> 55) & 1,
+	    .avl = (desc >> 52) & 1,
 	};
 }
 

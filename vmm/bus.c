@@ -130,7 +130,8 @@ bool bus_access(struct bus *bus, uint64_t addr, uint8_t *data, uint32_t len, boo
 	pthread_rwlock_rdlock(&bus->lock);
 	int i = bus_find(bus, addr);
 	const struct bus_range *r = i >= 0 ? &bus->ranges[i] : NULL;
-	/* The whole access must lie inside the claim; one straddling two devices goes to neither. */
+	/* The whole access must lie inside the claim; one straddling two devices goes to neither.
+	 */
 	if (r && (addr - r->base >= r->len || len > r->len - (addr - r->base)))
 		r = NULL;
 	if (r && r->ops) {

@@ -19,7 +19,8 @@ struct bus_ops {
 struct bus_range {
 	uint64_t base;
 	uint64_t len;
-	const struct bus_ops *ops; /* NULL ops: claimed but inert (reads all-ones, writes dropped) */
+	const struct bus_ops
+	    *ops; /* NULL ops: claimed but inert (reads all-ones, writes dropped) */
 	void *dev;
 	const char *name;
 };
@@ -31,8 +32,8 @@ enum bus_kind { BUS_PIO, BUS_MMIO };
 
 struct bus {
 	enum bus_kind kind;
-	const char *name; /* "pio" or "mmio", for messages */
-	pthread_rwlock_t lock; /* writers: (un)registration, e.g. a guest moving a PCI BAR */
+	const char *name;	  /* "pio" or "mmio", for messages */
+	pthread_rwlock_t lock;	  /* writers: (un)registration, e.g. a guest moving a PCI BAR */
 	struct bus_range *ranges; /* sorted by base, never overlapping */
 	int nranges, cap;
 	/* What was already reported as unclaimed: every port, or the first MMIO pages. */

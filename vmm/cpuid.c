@@ -98,7 +98,7 @@ void cpuid_patch(struct kvm_cpuid2 *cpuid, unsigned apic_id, unsigned ncpus)
 			/* EAX[31:26]: cores per package - 1; EAX[25:14]: threads sharing the
 			 * cache - 1 (each core has its own). */
 			if (e->eax & 0x1f)
-				e->eax = (e->eax & 0x3fff) | ((ncpus - 1) << 26);
+				e->eax = (e->eax & 0x3fff) | ((ncpus > 64 ? 63 : ncpus - 1) << 26);
 			break;
 		}
 	}

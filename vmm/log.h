@@ -8,5 +8,6 @@ extern int log_verbosity;
 
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Printed only with -v: things an operator may want when debugging a guest, never on a normal run. */
+/* Printed only with -v: things an operator may want when debugging a guest, never on a normal run.
+ */
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

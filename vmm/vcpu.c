@@ -14,13 +14,13 @@
 #include "vm.h"
 
 /* Local APIC register offsets and delivery modes, for wiring LINT0/LINT1 as a PC BIOS does. */
-#define APIC_LVT_LINT0	    0x350
-#define APIC_LVT_LINT1	    0x360
-#define APIC_MODE_MASK	    0x700
-#define APIC_MODE_NMI	    0x400
-#define APIC_MODE_EXTINT    0x700
-#define FPU_DEFAULT_FCW	    0x37f
-#define FPU_DEFAULT_MXCSR   0x1f80
+#define APIC_LVT_LINT0	  0x350
+#define APIC_LVT_LINT1	  0x360
+#define APIC_MODE_MASK	  0x700
+#define APIC_MODE_NMI	  0x400
+#define APIC_MODE_EXTINT  0x700
+#define FPU_DEFAULT_FCW	  0x37f
+#define FPU_DEFAULT_MXCSR 0x1f80
 
 static void kick_handler(int sig)
 {

@@ -45,9 +45,9 @@ static void serial_rx_ready(void *opaque)
 }
 
 static const struct serial_ops console_serial_ops = {
-	.tx = console_tx,
-	.set_irq = serial_irq,
-	.rx_ready = serial_rx_ready,
+    .tx = console_tx,
+    .set_irq = serial_irq,
+    .rx_ready = serial_rx_ready,
 };
 
 static void i8042_irq(void *opaque, bool level)
@@ -151,11 +151,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	/* 4. What firmware would have left in memory: kernel, initrd, command line, zero page
 	 *    with the e820 map, MP table, GDT and page tables. */
 	struct boot_config boot_cfg = {
-		.image = cfg->kernel,
-		.image_len = cfg->kernel_len,
-		.initrd = cfg->initrd,
-		.initrd_len = cfg->initrd_len,
-		.cmdline = cfg->cmdline,
+	    .image = cfg->kernel,
+	    .image_len = cfg->kernel_len,
+	    .initrd = cfg->initrd,
+	    .initrd_len = cfg->initrd_len,
+	    .cmdline = cfg->cmdline,
 	};
 	struct boot_layout boot;
 	if (bzimage_load(&vm->mem, &boot_cfg, &boot) < 0)

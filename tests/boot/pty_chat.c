@@ -131,8 +131,8 @@ int main(int argc, char **argv)
 		} else if (strcmp(argv[i], "-e") == 0 && i + 1 < first_cmd) {
 			const char *text = argv[++i];
 			if (!expect(master, text, timeout)) {
-				fprintf(stderr, "\npty_chat: did not see \"%s\" within %.0f s\n", text,
-					timeout);
+				fprintf(stderr, "\npty_chat: did not see \"%s\" within %.0f s\n",
+					text, timeout);
 				failed = 1;
 			}
 		} else if (strcmp(argv[i], "-s") == 0 && i + 1 < first_cmd) {
@@ -161,7 +161,8 @@ int main(int argc, char **argv)
 	pid_t w;
 	while ((w = waitpid(pid, &status, WNOHANG)) == 0) {
 		if (!pump(master, deadline) && now() > deadline) {
-			fprintf(stderr, "\npty_chat: command still running after %.0f s\n", timeout);
+			fprintf(stderr, "\npty_chat: command still running after %.0f s\n",
+				timeout);
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			return 1;
