@@ -36,10 +36,7 @@ root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,etc,root,lib/modules}
 cp "$busybox" "$root/bin/busybox"
-for app in sh mount umount mkdir cat echo grep awk sed reboot poweroff insmod modprobe ls \
-	   setsid cttyhack sleep wc head tail ip ifconfig uname dmesg ps dd sync date; do
-	ln -s busybox "$root/bin/$app"
-done
+ln -s busybox "$root/bin/sh"
 
 # Modules, dependencies first: modinfo names what each needs.
 modlist=""
@@ -62,6 +59,7 @@ fi
 
 cat >"$root/init" <<INIT
 #!/bin/sh
+/bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null

@@ -127,26 +127,33 @@ static bool bus_note_unhandled(struct bus *bus, uint64_t addr)
 
 bool bus_access(struct bus *bus, uint64_t addr, uint8_t *data, uint32_t len, bool is_write)
 {
+	/* The claim is copied and the lock dropped before the device runs: a device may re-claim
+	 * ranges from inside an access (a guest moving a PCI BAR through port 0xcfc), and devices
+	 * live as long as the VM, so a stale copy never points at freed state. */
+	struct bus_range r = {0};
+	bool found = false;
 	pthread_rwlock_rdlock(&bus->lock);
 	int i = bus_find(bus, addr);
-	const struct bus_range *r = i >= 0 ? &bus->ranges[i] : NULL;
-	/* The whole access must lie inside the claim; one straddling two devices goes to neither.
-	 */
-	if (r && (addr - r->base >= r->len || len > r->len - (addr - r->base)))
-		r = NULL;
-	if (r && r->ops) {
+	if (i >= 0) {
+		r = bus->ranges[i];
+		/* The whole access must lie inside the claim; one straddling two devices goes to
+		 * neither. */
+		found = addr - r.base < r.len && len <= r.len - (addr - r.base);
+	}
+	pthread_rwlock_unlock(&bus->lock);
+
+	if (found && r.ops) {
 		if (is_write)
-			r->ops->write(r->dev, addr - r->base, data, len);
+			r.ops->write(r.dev, addr - r.base, data, len);
 		else
-			r->ops->read(r->dev, addr - r->base, data, len);
+			r.ops->read(r.dev, addr - r.base, data, len);
 	} else if (!is_write) {
 		memset(data, 0xff, len);
 	}
-	pthread_rwlock_unlock(&bus->lock);
-	if (!r && bus_note_unhandled(bus, addr))
+	if (!found && bus_note_unhandled(bus, addr))
 		log_debug("%s: unhandled %u-byte %s at 0x%llx (logged once)", bus->name, len,
 			  is_write ? "write" : "read", (unsigned long long)addr);
-	return r != NULL;
+	return found;
 }
 
 int bus_unhandled_count(struct bus *bus)

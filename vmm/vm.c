@@ -83,6 +83,10 @@ static void reset_rtc(void *dev)
 {
 	rtc_reset(dev);
 }
+static void reset_pci(void *dev)
+{
+	pci_bus_reset(dev);
+}
 
 static int create_devices(struct vm *vm)
 {
@@ -92,11 +96,13 @@ static int create_devices(struct vm *vm)
 	add_device(vm, "serial", reset_serial, &vm->serial);
 	add_device(vm, "i8042", reset_i8042, &vm->i8042);
 	add_device(vm, "rtc", reset_rtc, &vm->rtc);
+	add_device(vm, "pci", reset_pci, &vm->pci);
 
 	if (bus_register(&vm->pio, SERIAL_COM1_BASE, SERIAL_NREGS, &serial_bus_ops, &vm->serial,
 			 "serial") ||
 	    i8042_register(&vm->i8042, &vm->pio) || rtc_register(&vm->rtc, &vm->pio) ||
-	    bus_register(&vm->pio, PORT_POST_DELAY, 1, NULL, NULL, "post-delay"))
+	    bus_register(&vm->pio, PORT_POST_DELAY, 1, NULL, NULL, "post-delay") ||
+	    pci_bus_init(&vm->pci, &vm->pio, &vm->mmio))
 		return -1;
 	return 0;
 }
@@ -237,6 +243,7 @@ void vm_destroy(struct vm *vm)
 		serial_destroy(&vm->serial);
 		i8042_destroy(&vm->i8042);
 		rtc_destroy(&vm->rtc);
+		pci_bus_destroy(&vm->pci);
 		vm->ndevices = 0;
 	}
 	bus_destroy(&vm->pio);

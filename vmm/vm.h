@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "devices/i8042.h"
+#include "devices/pci.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
 #include "vmm/bus.h"
@@ -54,6 +55,7 @@ struct vm {
 	struct serial serial;
 	struct i8042 i8042;
 	struct rtc rtc;
+	struct pci_bus pci;
 	struct vm_device devices[VM_MAX_DEVICES];
 	int ndevices;
 

@@ -10,7 +10,8 @@ distro_kernel
 test_initramfs "$WORK/smp.cpio" '
 cpus=$(grep -c "^processor" /proc/cpuinfo)
 memkb=$(awk "/^MemTotal:/ {print \$2}" /proc/meminfo)
-echo "KVMM-MARKER cpus=$cpus memtotal_kb=$memkb"'
+bridge=$(cat /sys/bus/pci/devices/0000:00:00.0/vendor /sys/bus/pci/devices/0000:00:00.0/class 2>/dev/null | tr "\n" ":")
+echo "KVMM-MARKER cpus=$cpus memtotal_kb=$memkb hostbridge=$bridge"'
 
 start=$(now_ms)
 set +e
@@ -29,4 +30,6 @@ memkb=$(sed -n 's/.*memtotal_kb=\([0-9]*\).*/\1/p' <<<"$line")
 # kernel keeps well under 80 MiB of that.
 [ "$memkb" -le $((512 * 1024)) ] && [ "$memkb" -ge $((432 * 1024)) ] ||
 	fail "guest MemTotal ${memkb} kB is not what 512M gives"
+# Found by Linux's own type-1 probe (no ACPI here): 440FX vendor, host bridge class.
+grep -q 'hostbridge=0x8086:0x060000:' <<<"$line" || fail "guest did not find the PCI host bridge: $line"
 echo "boot-smp: guest saw $cpus CPUs and ${memkb} kB; boot to marker and reboot took ${elapsed} ms wall (harness included)"
