@@ -4,6 +4,7 @@
 set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck disable=SC2034 # used by the scripts that source this
 HARNESS="$TOP/tests/harness/kvm-run"
 
 fail() {
@@ -16,6 +17,7 @@ distro_kernel() {
 	local info
 	info=$("$TOP/tests/harness/distro-kernel") || fail "cannot get the Debian kernel"
 	KERNEL=$(sed -n 's/^vmlinuz=//p' <<<"$info")
+	# shellcheck disable=SC2034
 	MODULES=$(sed -n 's/^modules=//p' <<<"$info")
 	[ -r "$KERNEL" ] || fail "no kernel at '$KERNEL'"
 }
