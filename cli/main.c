@@ -137,6 +137,7 @@ int main(int argc, char **argv)
 	    .initrd_len = initrd.len,
 	    .cmdline = cmdline,
 	    .console_out_fd = STDOUT_FILENO,
+	    .rng = opts.rng,
 	};
 	static struct vm vm;
 	if (vm_create(&vm, &cfg) < 0)

@@ -100,6 +100,8 @@ enum {
 	OPT_HELP,
 	OPT_VERSION,
 	OPT_VERBOSE,
+	OPT_RNG,
+	OPT_NO_RNG,
 };
 
 /* Long options may also be written with one dash, which gives QEMU's spellings for free. */
@@ -113,6 +115,8 @@ static const struct option long_options[] = {
     {"cpus", required_argument, NULL, OPT_CPUS},
     {"smp", required_argument, NULL, OPT_CPUS},
     {"kvm-device", required_argument, NULL, OPT_KVM},
+    {"rng", no_argument, NULL, OPT_RNG},
+    {"no-rng", no_argument, NULL, OPT_NO_RNG},
     {"help", no_argument, NULL, OPT_HELP},
     {"h", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -127,6 +131,7 @@ int options_parse(struct options *opts, int argc, char **argv)
 	opts->mem = KVMM_DEFAULT_MEM;
 	opts->cpus = 1;
 	opts->kvm_path = KVMM_DEFAULT_KVM;
+	opts->rng = true;
 	opterr = 0;
 	optind = 1;
 	for (;;) {
@@ -153,6 +158,12 @@ int options_parse(struct options *opts, int argc, char **argv)
 			break;
 		case OPT_KVM:
 			opts->kvm_path = optarg;
+			break;
+		case OPT_RNG:
+			opts->rng = true;
+			break;
+		case OPT_NO_RNG:
+			opts->rng = false;
 			break;
 		case OPT_HELP:
 			opts->help = true;
@@ -219,6 +230,7 @@ void options_usage(FILE *out)
 		"  --mem SIZE        guest RAM: 512M, 2G, 1048576K, or MiB as a bare number; "
 		"default 256M (-m)\n"
 		"  --cpus N          vCPUs, 1 to the host's KVM limit; default 1 (-smp)\n"
+		"  --rng, --no-rng   a virtio-rng device fed from getrandom(); on by default\n"
 		"  --kvm-device PATH KVM device, default " KVMM_DEFAULT_KVM "\n"
 		"  -v, --verbose     report unhandled guest I/O and other debugging details\n"
 		"  --help, --version\n"

@@ -20,6 +20,7 @@ struct options {
 	uint64_t mem;
 	int cpus;
 	int verbose;
+	bool rng;
 	bool help, version;
 };
 

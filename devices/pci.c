@@ -103,6 +103,8 @@ static void update_bars(struct pci_bus *pci, struct pci_device *dev)
 		if (bar->mapped && (!want || addr != bar->addr)) {
 			bus_unregister(bus, bar->addr);
 			bar->mapped = false;
+			if (dev->bar_moved)
+				dev->bar_moved(dev, n, bar->addr, false);
 		}
 		if (want && !bar->mapped) {
 			/* A guest that places a BAR over another claim gets a device that does not
@@ -111,6 +113,8 @@ static void update_bars(struct pci_bus *pci, struct pci_device *dev)
 			    0) {
 				bar->addr = addr;
 				bar->mapped = true;
+				if (dev->bar_moved)
+					dev->bar_moved(dev, n, addr, true);
 			}
 		}
 	}

@@ -60,6 +60,9 @@ struct pci_device {
 	struct pci_bar bars[PCI_NUM_BARS];
 	/* Optional hooks for capability registers (MSI-X control and the like). */
 	void (*cfg_write)(struct pci_device *dev, unsigned offset, uint32_t val, unsigned len);
+	/* Optional: BAR n was claimed at addr (mapped) or released; for ioeventfds that follow it.
+	 * Called with the PCI bus lock held. */
+	void (*bar_moved)(struct pci_device *dev, int n, uint64_t addr, bool mapped);
 	void *opaque;
 	unsigned cap_last, cap_end; /* capability list bookkeeping */
 };

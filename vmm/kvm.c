@@ -124,3 +124,29 @@ int kvm_irq_line(struct kvm *kvm, uint32_t gsi, int level)
 	struct kvm_irq_level irq = {.irq = gsi, .level = (uint32_t)level};
 	return ioctl(kvm->vm_fd, KVM_IRQ_LINE, &irq);
 }
+
+int kvm_ioeventfd(struct kvm *kvm, uint64_t addr, uint32_t len, int fd, bool pio, bool assign)
+{
+	struct kvm_ioeventfd io = {
+	    .addr = addr,
+	    .len = len,
+	    .fd = fd,
+	    .flags =
+		(pio ? KVM_IOEVENTFD_FLAG_PIO : 0) | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	};
+	if (ioctl(kvm->vm_fd, KVM_IOEVENTFD, &io) < 0) {
+		log_error("KVM_IOEVENTFD at 0x%llx: %s", (unsigned long long)addr, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int kvm_signal_msi(struct kvm *kvm, uint64_t addr, uint32_t data)
+{
+	struct kvm_msi msi = {
+	    .address_lo = (uint32_t)addr,
+	    .address_hi = (uint32_t)(addr >> 32),
+	    .data = data,
+	};
+	return ioctl(kvm->vm_fd, KVM_SIGNAL_MSI, &msi);
+}

@@ -1,6 +1,7 @@
 /* The KVM system and VM file descriptors, and the capabilities kvmm relies on. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct kvm {
@@ -18,6 +19,13 @@ void kvm_close(struct kvm *kvm);
 
 /* Registers [gpa, gpa + size) of guest memory backed by host at slot. */
 int kvm_set_memslot(struct kvm *kvm, uint32_t slot, uint64_t gpa, uint64_t size, void *host);
+
+/* Makes a guest write of len bytes at addr (MMIO, or a port when pio) signal fd inside KVM,
+ * without an exit to userspace: how a virtqueue kick reaches the I/O thread. */
+int kvm_ioeventfd(struct kvm *kvm, uint64_t addr, uint32_t len, int fd, bool pio, bool assign);
+
+/* Injects one MSI (address/data as the guest programmed them into an MSI-X table entry). */
+int kvm_signal_msi(struct kvm *kvm, uint64_t addr, uint32_t data);
 
 /* Drives a GSI of the in-kernel PIC/IOAPIC. */
 int kvm_irq_line(struct kvm *kvm, uint32_t gsi, int level);

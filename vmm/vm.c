@@ -87,6 +87,10 @@ static void reset_pci(void *dev)
 {
 	pci_bus_reset(dev);
 }
+static void reset_virtio_pci(void *dev)
+{
+	virtio_pci_reset(dev);
+}
 
 static int create_devices(struct vm *vm)
 {
@@ -123,6 +127,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 {
 	memset(vm, 0, sizeof(*vm));
 	vm->kvm.dev_fd = vm->kvm.vm_fd = vm->stop_fd = vm->rx_ready_fd = -1;
+	vm->io.epoll_fd = vm->io.stop_fd = -1;
 	vm->ncpus = cfg->ncpus;
 	vm->console_out_fd = cfg->console_out_fd;
 	bus_init(&vm->pio, BUS_PIO);
@@ -154,7 +159,17 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	if (create_devices(vm) < 0)
 		goto fail;
 
-	/* 4. What firmware would have left in memory: kernel, initrd, command line, zero page
+	/* 4. virtio devices on PCI; their queue work runs on the I/O thread. */
+	if (io_thread_init(&vm->io) < 0)
+		goto fail;
+	if (cfg->rng) {
+		vm->rng = calloc(1, sizeof(*vm->rng));
+		if (!vm->rng || virtio_rng_init(vm->rng, &vm->kvm, &vm->mem, &vm->pci, &vm->io) < 0)
+			goto fail;
+		add_device(vm, "virtio-rng", reset_virtio_pci, &vm->rng->vp);
+	}
+
+	/* 5. What firmware would have left in memory: kernel, initrd, command line, zero page
 	 *    with the e820 map, MP table, GDT and page tables. */
 	struct boot_config boot_cfg = {
 	    .image = cfg->kernel,
@@ -175,7 +190,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 		goto fail;
 	}
 
-	/* 5. vCPUs; the boot processor starts at the kernel's entry point. */
+	/* 6. vCPUs; the boot processor starts at the kernel's entry point. */
 	vm->cpuid = cpuid_supported(vm->kvm.dev_fd);
 	if (!vm->cpuid)
 		goto fail;
@@ -197,6 +212,10 @@ fail:
 
 int vm_start(struct vm *vm)
 {
+	if (io_thread_start(&vm->io) < 0) {
+		vm_request_stop(vm, VM_STOP_ERROR);
+		return -1;
+	}
 	for (int i = 0; i < vm->ncpus; i++) {
 		if (vcpu_start(&vm->vcpus[i]) < 0) {
 			vm_request_stop(vm, VM_STOP_ERROR);
@@ -239,6 +258,13 @@ void vm_destroy(struct vm *vm)
 	}
 	free(vm->cpuid);
 	vm->cpuid = NULL;
+	/* After the vCPUs: no kick can arrive once the I/O thread is gone. */
+	io_thread_destroy(&vm->io);
+	if (vm->rng) {
+		virtio_rng_destroy(vm->rng);
+		free(vm->rng);
+		vm->rng = NULL;
+	}
 	if (vm->ndevices) {
 		serial_destroy(&vm->serial);
 		i8042_destroy(&vm->i8042);

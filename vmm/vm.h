@@ -9,8 +9,10 @@
 #include "devices/pci.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
+#include "devices/virtio_rng.h"
 #include "vmm/bus.h"
 #include "vmm/guest_mem.h"
+#include "vmm/io_thread.h"
 #include "vmm/kvm.h"
 #include "vmm/vcpu.h"
 
@@ -24,6 +26,7 @@ struct vm_config {
 	size_t initrd_len;
 	const char *cmdline;
 	int console_out_fd; /* where the guest's serial output goes */
+	bool rng;	    /* a virtio-rng device */
 };
 
 /* Why the VM stopped running. The first reason reported wins. */
@@ -56,6 +59,8 @@ struct vm {
 	struct i8042 i8042;
 	struct rtc rtc;
 	struct pci_bus pci;
+	struct io_thread io;
+	struct virtio_rng *rng;
 	struct vm_device devices[VM_MAX_DEVICES];
 	int ndevices;
 
