@@ -69,6 +69,24 @@ fail:
 	return -1;
 }
 
+/* Opens a disk image the way the device will, so a bad path is reported before KVM is touched. */
+static int check_disk(const struct disk_option *d)
+{
+	int fd = open(d->path, (d->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (fd < 0) {
+		log_error("--disk %s: %s", d->path, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	close(fd);
+	if (!regular) {
+		log_error("--disk %s: not a regular file", d->path);
+		return -1;
+	}
+	return 0;
+}
+
 static int exit_status(enum vm_stop why, int signo)
 {
 	if (signo)
@@ -111,6 +129,9 @@ int main(int argc, char **argv)
 	}
 	if (opts.initrd && read_file("--initrd", opts.initrd, &initrd) < 0)
 		return EXIT_ERROR;
+	for (int i = 0; i < opts.ndisks; i++)
+		if (check_disk(&opts.disks[i]) < 0)
+			return EXIT_ERROR;
 	char *cmdline = options_guest_cmdline(&opts);
 	if (!cmdline)
 		return log_error("out of memory"), EXIT_ERROR;
@@ -138,7 +159,11 @@ int main(int argc, char **argv)
 	    .cmdline = cmdline,
 	    .console_out_fd = STDOUT_FILENO,
 	    .rng = opts.rng,
+	    .ndisks = opts.ndisks,
 	};
+	for (int i = 0; i < opts.ndisks; i++)
+		cfg.disks[i] =
+		    (struct vm_disk){opts.disks[i].path, opts.disks[i].serial, opts.disks[i].ro};
 	static struct vm vm;
 	if (vm_create(&vm, &cfg) < 0)
 		return EXIT_ERROR;

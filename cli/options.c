@@ -90,6 +90,41 @@ static int parse_cpus(const char *opt, const char *arg, int *cpus)
 	return 0;
 }
 
+int parse_disk(const char *arg, struct disk_option *disk)
+{
+	memset(disk, 0, sizeof(*disk));
+	char *copy = strdup(arg);
+	if (!copy)
+		return log_error("out of memory"), -1;
+	char *save = NULL;
+	char *path = strtok_r(copy, ",", &save);
+	if (!path || arg[0] == ',') {
+		log_error("--disk '%s': no image path", arg);
+		free(copy);
+		return -1;
+	}
+	disk->path = path;
+	for (char *kv; (kv = strtok_r(NULL, ",", &save));) {
+		if (strcmp(kv, "ro") == 0) {
+			disk->ro = true;
+		} else if (strncmp(kv, "serial=", 7) == 0) {
+			disk->serial = kv + 7;
+			/* virtio-blk's GET_ID holds 20 bytes */
+			if (strlen(disk->serial) > 20 || !*disk->serial) {
+				log_error("--disk '%s': serial '%s' must be 1 to 20 characters",
+					  arg, disk->serial);
+				free(copy);
+				return -1;
+			}
+		} else {
+			log_error("--disk '%s': unknown option '%s' (ro, serial=ID)", arg, kv);
+			free(copy);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 enum {
 	OPT_KERNEL = 256,
 	OPT_INITRD,
@@ -102,6 +137,7 @@ enum {
 	OPT_VERBOSE,
 	OPT_RNG,
 	OPT_NO_RNG,
+	OPT_DISK,
 };
 
 /* Long options may also be written with one dash, which gives QEMU's spellings for free. */
@@ -116,6 +152,7 @@ static const struct option long_options[] = {
     {"smp", required_argument, NULL, OPT_CPUS},
     {"kvm-device", required_argument, NULL, OPT_KVM},
     {"rng", no_argument, NULL, OPT_RNG},
+    {"disk", required_argument, NULL, OPT_DISK},
     {"no-rng", no_argument, NULL, OPT_NO_RNG},
     {"help", no_argument, NULL, OPT_HELP},
     {"h", no_argument, NULL, OPT_HELP},
@@ -161,6 +198,15 @@ int options_parse(struct options *opts, int argc, char **argv)
 			break;
 		case OPT_RNG:
 			opts->rng = true;
+			break;
+		case OPT_DISK:
+			if (opts->ndisks >= KVMM_MAX_DISKS) {
+				log_error("--disk '%s': at most %d disks", optarg, KVMM_MAX_DISKS);
+				return -1;
+			}
+			if (parse_disk(optarg, &opts->disks[opts->ndisks]) < 0)
+				return -1;
+			opts->ndisks++;
 			break;
 		case OPT_NO_RNG:
 			opts->rng = false;
@@ -218,24 +264,26 @@ char *options_guest_cmdline(const struct options *opts)
 
 void options_usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: kvmm --kernel BZIMAGE [options]\n"
-		"Boot a Linux x86-64 kernel in a KVM virtual machine; its serial console is this "
-		"terminal.\n"
-		"\n"
-		"  --kernel PATH     bzImage to boot (-kernel)\n"
-		"  --initrd PATH     initial ramdisk (-initrd)\n"
-		"  --cmdline STR     kernel command line, after \"" KVMM_BASE_CMDLINE
-		"\" (-append)\n"
-		"  --mem SIZE        guest RAM: 512M, 2G, 1048576K, or MiB as a bare number; "
-		"default 256M (-m)\n"
-		"  --cpus N          vCPUs, 1 to the host's KVM limit; default 1 (-smp)\n"
-		"  --rng, --no-rng   a virtio-rng device fed from getrandom(); on by default\n"
-		"  --kvm-device PATH KVM device, default " KVMM_DEFAULT_KVM "\n"
-		"  -v, --verbose     report unhandled guest I/O and other debugging details\n"
-		"  --help, --version\n"
-		"\n"
-		"Console keys: Ctrl-A x quits, Ctrl-A h lists the keys, Ctrl-A a sends Ctrl-A.\n"
-		"Exit status: 0 when the guest reboots or powers off or you quit, 1 on an error,\n"
-		"2 on bad usage.\n");
+	fprintf(
+	    out,
+	    "Usage: kvmm --kernel BZIMAGE [options]\n"
+	    "Boot a Linux x86-64 kernel in a KVM virtual machine; its serial console is this "
+	    "terminal.\n"
+	    "\n"
+	    "  --kernel PATH     bzImage to boot (-kernel)\n"
+	    "  --initrd PATH     initial ramdisk (-initrd)\n"
+	    "  --cmdline STR     kernel command line, after \"" KVMM_BASE_CMDLINE "\" (-append)\n"
+	    "  --mem SIZE        guest RAM: 512M, 2G, 1048576K, or MiB as a bare number; "
+	    "default 256M (-m)\n"
+	    "  --cpus N          vCPUs, 1 to the host's KVM limit; default 1 (-smp)\n"
+	    "  --disk PATH[,ro][,serial=ID]\n"
+	    "                    raw image as a virtio-blk disk (/dev/vda, vdb, ...); repeatable\n"
+	    "  --rng, --no-rng   a virtio-rng device fed from getrandom(); on by default\n"
+	    "  --kvm-device PATH KVM device, default " KVMM_DEFAULT_KVM "\n"
+	    "  -v, --verbose     report unhandled guest I/O and other debugging details\n"
+	    "  --help, --version\n"
+	    "\n"
+	    "Console keys: Ctrl-A x quits, Ctrl-A h lists the keys, Ctrl-A a sends Ctrl-A.\n"
+	    "Exit status: 0 when the guest reboots or powers off or you quit, 1 on an error,\n"
+	    "2 on bad usage.\n");
 }

@@ -12,6 +12,14 @@
 /* Always present unless the user names a console of their own. */
 #define KVMM_BASE_CMDLINE "console=ttyS0 reboot=k"
 
+#define KVMM_MAX_DISKS 8
+
+struct disk_option {
+	char *path; /* malloc'd copies; they live as long as the process */
+	char *serial;
+	bool ro;
+};
+
 struct options {
 	const char *kernel;
 	const char *initrd;
@@ -21,6 +29,8 @@ struct options {
 	int cpus;
 	int verbose;
 	bool rng;
+	int ndisks;
+	struct disk_option disks[KVMM_MAX_DISKS];
 	bool help, version;
 };
 
@@ -28,6 +38,9 @@ struct options {
  * insensitive, an optional trailing "B" or "iB"); a bare number means MiB, as in QEMU's -m.
  * Returns 0, or -1 when s is not such a size or overflows 64 bits. */
 int parse_size(const char *s, uint64_t *bytes);
+
+/* Parses "PATH[,ro][,serial=ID]". Returns 0, or -1 after a one-line error naming the value. */
+int parse_disk(const char *arg, struct disk_option *disk);
 
 /* Fills opts from argv. Returns 0, or -1 after printing a one-line error naming the bad value. */
 int options_parse(struct options *opts, int argc, char **argv);

@@ -168,6 +168,18 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 			goto fail;
 		add_device(vm, "virtio-rng", reset_virtio_pci, &vm->rng->vp);
 	}
+	for (int i = 0; i < cfg->ndisks; i++) {
+		const struct vm_disk *d = &cfg->disks[i];
+		struct virtio_blk *blk = calloc(1, sizeof(*blk));
+		if (!blk)
+			goto fail;
+		blk->fd = -1;
+		vm->disks[vm->ndisks++] = blk;
+		if (virtio_blk_init(blk, d->path, d->ro, d->serial, &vm->kvm, &vm->mem, &vm->pci,
+				    &vm->io) < 0)
+			goto fail;
+		add_device(vm, "virtio-blk", reset_virtio_pci, &blk->vp);
+	}
 
 	/* 5. What firmware would have left in memory: kernel, initrd, command line, zero page
 	 *    with the e820 map, MP table, GDT and page tables. */
@@ -265,6 +277,11 @@ void vm_destroy(struct vm *vm)
 		free(vm->rng);
 		vm->rng = NULL;
 	}
+	for (int i = 0; i < vm->ndisks; i++) {
+		virtio_blk_destroy(vm->disks[i]);
+		free(vm->disks[i]);
+	}
+	vm->ndisks = 0;
 	if (vm->ndevices) {
 		serial_destroy(&vm->serial);
 		i8042_destroy(&vm->i8042);

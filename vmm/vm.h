@@ -9,12 +9,21 @@
 #include "devices/pci.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
+#include "devices/virtio_blk.h"
 #include "devices/virtio_rng.h"
 #include "vmm/bus.h"
 #include "vmm/guest_mem.h"
 #include "vmm/io_thread.h"
 #include "vmm/kvm.h"
 #include "vmm/vcpu.h"
+
+#define VM_MAX_DISKS 8
+
+struct vm_disk {
+	const char *path;
+	const char *serial; /* NULL for none */
+	bool ro;
+};
 
 struct vm_config {
 	const char *kvm_path;
@@ -27,6 +36,8 @@ struct vm_config {
 	const char *cmdline;
 	int console_out_fd; /* where the guest's serial output goes */
 	bool rng;	    /* a virtio-rng device */
+	int ndisks;
+	struct vm_disk disks[VM_MAX_DISKS];
 };
 
 /* Why the VM stopped running. The first reason reported wins. */
@@ -61,6 +72,8 @@ struct vm {
 	struct pci_bus pci;
 	struct io_thread io;
 	struct virtio_rng *rng;
+	struct virtio_blk *disks[VM_MAX_DISKS];
+	int ndisks;
 	struct vm_device devices[VM_MAX_DEVICES];
 	int ndevices;
 

@@ -81,6 +81,12 @@ if [ -n "$kernel" ]; then
 		failures=$((failures + 1))
 	fi
 	chmod 644 initrd.img
+	printf 'disk' >disk.img
+	case_ "missing disk" "/no/such/disk.img" --kernel "$kernel" --disk /no/such/disk.img
+	case_ "disk is a directory" "a-directory" --kernel "$kernel" --disk a-directory
+	case_ "disk unknown key" "cache=none" --kernel "$kernel" --disk disk.img,cache=none
+	case_ "disk serial too long" "serial=" --kernel "$kernel" \
+		--disk disk.img,serial=123456789012345678901
 	case_ "no KVM device" "/no/such/kvm" --kernel "$kernel" --kvm-device /no/such/kvm
 	case_ "cmdline too long" "--cmdline" --kernel "$kernel" --kvm-device /no/such/kvm \
 		--cmdline "$(head -c 70000 /dev/zero | tr '\0' x)"

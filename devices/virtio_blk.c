@@ -1,0 +1,251 @@
+#define _GNU_SOURCE /* fallocate */
+#include "virtio_blk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vmm/log.h"
+
+#define VIRTIO_ID_BLOCK	       2
+#define PCI_CLASS_STORAGE_SCSI 0x010000
+#define BLK_QUEUE_SIZE	       256
+#define SECTOR		       512ULL
+
+#define VIRTIO_BLK_F_SIZE_MAX	  1
+#define VIRTIO_BLK_F_SEG_MAX	  2
+#define VIRTIO_BLK_F_RO		  5
+#define VIRTIO_BLK_F_BLK_SIZE	  6
+#define VIRTIO_BLK_F_FLUSH	  9
+#define VIRTIO_BLK_F_DISCARD	  13
+#define VIRTIO_BLK_F_WRITE_ZEROES 14
+
+enum { T_IN = 0, T_OUT = 1, T_FLUSH = 4, T_GET_ID = 8, T_DISCARD = 11, T_WRITE_ZEROES = 13 };
+enum { S_OK = 0, S_IOERR = 1, S_UNSUPP = 2 };
+
+/* Limits we advertise, which also bound one request's bounce buffer. */
+#define SIZE_MAX_BYTES	 (1U << 20)
+#define SEG_MAX		 126
+#define MAX_REQUEST	 ((uint64_t)SIZE_MAX_BYTES * 2)
+#define MAX_DISCARD_SEGS 1
+
+struct blk_req_hdr {
+	uint32_t type;
+	uint32_t reserved;
+	uint64_t sector;
+};
+
+struct blk_discard {
+	uint64_t sector;
+	uint32_t num_sectors;
+	uint32_t flags;
+};
+
+static void blk_config_read(void *dev, unsigned offset, uint8_t *data, unsigned len)
+{
+	struct virtio_blk *blk = dev;
+	uint8_t cfg[60] = {0};
+	uint32_t v;
+	memcpy(&cfg[0], &blk->capacity, 8);
+	v = SIZE_MAX_BYTES;
+	memcpy(&cfg[8], &v, 4);
+	v = SEG_MAX;
+	memcpy(&cfg[12], &v, 4);
+	v = (uint32_t)SECTOR;
+	memcpy(&cfg[20], &v, 4); /* blk_size */
+	v = (uint32_t)(MAX_REQUEST / SECTOR);
+	memcpy(&cfg[36], &v, 4); /* max_discard_sectors */
+	v = MAX_DISCARD_SEGS;
+	memcpy(&cfg[40], &v, 4);
+	v = 1;
+	memcpy(&cfg[44], &v, 4); /* discard_sector_alignment */
+	v = (uint32_t)(MAX_REQUEST / SECTOR);
+	memcpy(&cfg[48], &v, 4); /* max_write_zeroes_sectors */
+	v = MAX_DISCARD_SEGS;
+	memcpy(&cfg[52], &v, 4);
+	cfg[56] = 1; /* write_zeroes_may_unmap */
+	if (offset + len <= sizeof(cfg))
+		memcpy(data, &cfg[offset], len);
+}
+
+/* The byte range [sector*512, +len) must lie inside the disk. */
+static bool in_range(const struct virtio_blk *blk, uint64_t sector, uint64_t len)
+{
+	uint64_t size = blk->capacity * SECTOR;
+	return sector <= blk->capacity && len <= size - sector * SECTOR;
+}
+
+static uint8_t do_rw(struct virtio_blk *blk, struct virtq *vq, const struct virtq_chain *c,
+		     const struct blk_req_hdr *h, uint32_t *written)
+{
+	bool out = h->type == T_OUT;
+	/* Data follows the header (OUT) or precedes the status byte (IN). */
+	uint64_t len = out ? c->read_len - sizeof(*h) : c->write_len - 1;
+	if (len % SECTOR || len > MAX_REQUEST || !in_range(blk, h->sector, len))
+		return S_IOERR;
+	if (out && blk->ro)
+		return S_IOERR;
+	off_t pos = (off_t)(h->sector * SECTOR);
+	if (out) {
+		if (virtq_chain_read(vq, c, sizeof(*h), blk->bounce, len) != len)
+			return S_IOERR;
+		for (uint64_t done = 0; done < len;) {
+			ssize_t n =
+			    pwrite(blk->fd, blk->bounce + done, len - done, pos + (off_t)done);
+			if (n <= 0)
+				return S_IOERR;
+			done += (uint64_t)n;
+		}
+		return S_OK;
+	}
+	for (uint64_t done = 0; done < len;) {
+		ssize_t n = pread(blk->fd, blk->bounce + done, len - done, pos + (off_t)done);
+		if (n < 0)
+			return S_IOERR;
+		if (n == 0) { /* past EOF of a sparse tail: zeros */
+			memset(blk->bounce + done, 0, len - done);
+			break;
+		}
+		done += (uint64_t)n;
+	}
+	*written = (uint32_t)virtq_chain_write(vq, c, 0, blk->bounce, len);
+	return *written == len ? S_OK : S_IOERR;
+}
+
+static uint8_t do_discard(struct virtio_blk *blk, struct virtq *vq, const struct virtq_chain *c,
+			  bool zeroes)
+{
+	struct blk_discard seg;
+	if (blk->ro)
+		return S_IOERR;
+	if (c->read_len - sizeof(struct blk_req_hdr) != sizeof(seg) ||
+	    virtq_chain_read(vq, c, sizeof(struct blk_req_hdr), &seg, sizeof(seg)) != sizeof(seg))
+		return S_UNSUPP;
+	uint64_t len = (uint64_t)seg.num_sectors * SECTOR;
+	if (!in_range(blk, seg.sector, len) || len > MAX_REQUEST)
+		return S_IOERR;
+	int mode = FALLOC_FL_KEEP_SIZE | (zeroes ? FALLOC_FL_ZERO_RANGE : FALLOC_FL_PUNCH_HOLE);
+	if (fallocate(blk->fd, mode, (off_t)(seg.sector * SECTOR), (off_t)len) == 0)
+		return S_OK;
+	if (!zeroes)
+		return S_OK; /* discard is a hint: a file system that cannot punch keeps the data */
+	memset(blk->bounce, 0, len);
+	ssize_t n = pwrite(blk->fd, blk->bounce, len, (off_t)(seg.sector * SECTOR));
+	return n == (ssize_t)len ? S_OK : S_IOERR;
+}
+
+static uint8_t handle(struct virtio_blk *blk, struct virtq *vq, const struct virtq_chain *c,
+		      uint32_t *written)
+{
+	struct blk_req_hdr h;
+	if (c->read_len < sizeof(h) || c->write_len < 1 ||
+	    virtq_chain_read(vq, c, 0, &h, sizeof(h)) != sizeof(h))
+		return S_IOERR;
+	switch (h.type) {
+	case T_IN:
+	case T_OUT:
+		return do_rw(blk, vq, c, &h, written);
+	case T_FLUSH:
+		/* Acknowledged only once the data is on stable storage. */
+		return fdatasync(blk->fd) == 0 ? S_OK : S_IOERR;
+	case T_GET_ID: {
+		char id[VIRTIO_BLK_SERIAL_MAX] = {0};
+		memcpy(id, blk->serial, strnlen(blk->serial, sizeof(id)));
+		uint32_t n = c->write_len - 1 < sizeof(id) ? c->write_len - 1 : sizeof(id);
+		*written = (uint32_t)virtq_chain_write(vq, c, 0, id, n);
+		return S_OK;
+	}
+	case T_DISCARD:
+	case T_WRITE_ZEROES:
+		return do_discard(blk, vq, c, h.type == T_WRITE_ZEROES);
+	default:
+		return S_UNSUPP;
+	}
+}
+
+static void blk_queue_notify(void *dev, struct virtio_pci *vp, unsigned q)
+{
+	struct virtio_blk *blk = dev;
+	struct virtq *vq = &vp->vqs[q];
+	static __thread struct virtq_chain chain;
+	int r;
+	while ((r = virtq_pop(vq, &chain)) > 0) {
+		uint32_t written = 0;
+		uint8_t status = handle(blk, vq, &chain, &written);
+		/* The status byte is the last writable byte of the chain. */
+		virtq_chain_write(vq, &chain, chain.write_len - 1, &status, 1);
+		virtq_push(vq, chain.head, written + 1);
+	}
+	if (r < 0)
+		virtio_pci_needs_reset(vp);
+	else
+		virtio_pci_notify_queue(vp, q);
+}
+
+static const struct virtio_device_ops blk_ops_rw = {
+    .device_id = VIRTIO_ID_BLOCK,
+    .pci_class = PCI_CLASS_STORAGE_SCSI,
+    .features = (1ULL << VIRTIO_BLK_F_SIZE_MAX) | (1ULL << VIRTIO_BLK_F_SEG_MAX) |
+		(1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH) |
+		(1ULL << VIRTIO_BLK_F_DISCARD) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES),
+    .nqueues = 1,
+    .queue_max = BLK_QUEUE_SIZE,
+    .config_size = 60,
+    .config_read = blk_config_read,
+    .queue_notify = blk_queue_notify,
+};
+
+static const struct virtio_device_ops blk_ops_ro = {
+    .device_id = VIRTIO_ID_BLOCK,
+    .pci_class = PCI_CLASS_STORAGE_SCSI,
+    .features = (1ULL << VIRTIO_BLK_F_SIZE_MAX) | (1ULL << VIRTIO_BLK_F_SEG_MAX) |
+		(1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_RO),
+    .nqueues = 1,
+    .queue_max = BLK_QUEUE_SIZE,
+    .config_size = 60,
+    .config_read = blk_config_read,
+    .queue_notify = blk_queue_notify,
+};
+
+int virtio_blk_init(struct virtio_blk *blk, const char *path, bool ro, const char *serial,
+		    struct kvm *kvm, const struct guest_mem *mem, struct pci_bus *pci,
+		    struct io_thread *io)
+{
+	memset(blk, 0, sizeof(*blk));
+	blk->ro = ro;
+	blk->fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (blk->fd < 0) {
+		log_error("--disk %s: %s", path, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (fstat(blk->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		log_error("--disk %s: not a regular file", path);
+		return -1;
+	}
+	blk->capacity = (uint64_t)st.st_size / SECTOR;
+	if (serial)
+		snprintf(blk->serial, sizeof(blk->serial), "%s", serial);
+	blk->bounce = malloc(MAX_REQUEST);
+	if (!blk->bounce) {
+		log_error("--disk %s: out of memory", path);
+		return -1;
+	}
+	return virtio_pci_init(&blk->vp, "virtio-blk", ro ? &blk_ops_ro : &blk_ops_rw, blk, kvm,
+			       mem, pci, io);
+}
+
+void virtio_blk_destroy(struct virtio_blk *blk)
+{
+	virtio_pci_destroy(&blk->vp);
+	if (blk->fd >= 0)
+		close(blk->fd);
+	free(blk->bounce);
+	blk->fd = -1;
+	blk->bounce = NULL;
+}
