@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "vmm/le.h"
 #include "vmm/log.h"
 
 /* The host bridge Linux's conf1 sanity check looks for: an Intel 440FX, class "host bridge". */
@@ -12,31 +13,17 @@
 #define CONFIG_ENABLE 0x80000000U
 #define CAP_START     0x40
 
-static uint32_t get_le(const uint8_t *p, unsigned len)
-{
-	uint32_t v = 0;
-	for (unsigned i = 0; i < len; i++)
-		v |= (uint32_t)p[i] << (8 * i);
-	return v;
-}
-
-static void put_le(uint8_t *p, uint32_t v, unsigned len)
-{
-	for (unsigned i = 0; i < len; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 void pci_device_init(struct pci_device *dev, const char *name, uint16_t vendor, uint16_t device,
 		     uint32_t class_code, uint16_t subsys_vendor, uint16_t subsys_id)
 {
 	memset(dev, 0, sizeof(*dev));
 	dev->name = name;
-	put_le(&dev->cfg[PCI_VENDOR_ID], vendor, 2);
-	put_le(&dev->cfg[PCI_DEVICE_ID], device, 2);
-	put_le(&dev->cfg[PCI_CLASS_PROG], class_code, 3);
-	put_le(&dev->cfg[PCI_SUBSYSTEM_VENDOR], subsys_vendor, 2);
-	put_le(&dev->cfg[PCI_SUBSYSTEM_ID], subsys_id, 2);
-	put_le(&dev->wmask[PCI_COMMAND],
+	le_put(&dev->cfg[PCI_VENDOR_ID], vendor, 2);
+	le_put(&dev->cfg[PCI_DEVICE_ID], device, 2);
+	le_put(&dev->cfg[PCI_CLASS_PROG], class_code, 3);
+	le_put(&dev->cfg[PCI_SUBSYSTEM_VENDOR], subsys_vendor, 2);
+	le_put(&dev->cfg[PCI_SUBSYSTEM_ID], subsys_id, 2);
+	le_put(&dev->wmask[PCI_COMMAND],
 	       PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE,
 	       2);
 	dev->wmask[PCI_INTERRUPT_LINE] = 0xff;
@@ -49,13 +36,13 @@ void pci_device_set_bar(struct pci_device *dev, int n, uint64_t size, bool io,
 	/* BAR bits below the size read back as zero; the type bits are fixed. */
 	uint64_t mask = ~(size - 1);
 	if (io) {
-		put_le(&dev->cfg[PCI_BASE_ADDRESS_0 + 4 * n], PCI_BAR_IO, 4);
-		put_le(&dev->wmask[PCI_BASE_ADDRESS_0 + 4 * n], (uint32_t)mask & 0xfffc, 4);
+		le_put(&dev->cfg[PCI_BASE_ADDRESS_0 + 4 * n], PCI_BAR_IO, 4);
+		le_put(&dev->wmask[PCI_BASE_ADDRESS_0 + 4 * n], (uint32_t)mask & 0xfffc, 4);
 	} else {
 		/* 64-bit memory BARs take two slots; n + 1 holds the high half. */
-		put_le(&dev->cfg[PCI_BASE_ADDRESS_0 + 4 * n], PCI_BAR_MEM64, 4);
-		put_le(&dev->wmask[PCI_BASE_ADDRESS_0 + 4 * n], (uint32_t)mask & ~0xfU, 4);
-		put_le(&dev->wmask[PCI_BASE_ADDRESS_0 + 4 * (n + 1)], (uint32_t)(mask >> 32), 4);
+		le_put(&dev->cfg[PCI_BASE_ADDRESS_0 + 4 * n], PCI_BAR_MEM64, 4);
+		le_put(&dev->wmask[PCI_BASE_ADDRESS_0 + 4 * n], (uint32_t)mask & ~0xfU, 4);
+		le_put(&dev->wmask[PCI_BASE_ADDRESS_0 + 4 * (n + 1)], (uint32_t)(mask >> 32), 4);
 	}
 }
 
@@ -80,10 +67,10 @@ unsigned pci_device_add_cap(struct pci_device *dev, uint8_t id, unsigned len)
 static uint64_t bar_address(const struct pci_device *dev, int n)
 {
 	const struct pci_bar *bar = &dev->bars[n];
-	uint32_t lo = get_le(&dev->cfg[PCI_BASE_ADDRESS_0 + 4 * n], 4);
+	uint32_t lo = (uint32_t)le_get(&dev->cfg[PCI_BASE_ADDRESS_0 + 4 * n], 4);
 	if (bar->io)
 		return lo & ~0x3U;
-	uint32_t hi = get_le(&dev->cfg[PCI_BASE_ADDRESS_0 + 4 * (n + 1)], 4);
+	uint32_t hi = (uint32_t)le_get(&dev->cfg[PCI_BASE_ADDRESS_0 + 4 * (n + 1)], 4);
 	return ((uint64_t)hi << 32) | (lo & ~0xfU);
 }
 
@@ -91,7 +78,7 @@ static uint64_t bar_address(const struct pci_device *dev, int n)
  * address the guest programmed. Called after every write that can change either. */
 static void update_bars(struct pci_bus *pci, struct pci_device *dev)
 {
-	uint16_t cmd = (uint16_t)get_le(&dev->cfg[PCI_COMMAND], 2);
+	uint16_t cmd = (uint16_t)(uint32_t)le_get(&dev->cfg[PCI_COMMAND], 2);
 	for (int n = 0; n < PCI_NUM_BARS; n++) {
 		struct pci_bar *bar = &dev->bars[n];
 		if (!bar->size)
@@ -126,7 +113,7 @@ uint32_t pci_cfg_read(struct pci_bus *pci, uint8_t slot, unsigned offset, unsign
 		return 0xffffffffU >> (32 - 8 * len);
 	pthread_mutex_lock(&pci->lock);
 	struct pci_device *dev = pci->slots[slot];
-	uint32_t v = dev ? get_le(&dev->cfg[offset], len) : 0xffffffffU >> (32 - 8 * len);
+	uint32_t v = dev ? (uint32_t)le_get(&dev->cfg[offset], len) : 0xffffffffU >> (32 - 8 * len);
 	pthread_mutex_unlock(&pci->lock);
 	return v;
 }
@@ -159,6 +146,20 @@ static bool decode_address(uint32_t a, uint8_t *slot, unsigned *reg)
 	return (a & CONFIG_ENABLE) && bus == 0 && fn == 0;
 }
 
+/* The slot and register a data-port access (0xcfc + port_offset - 4) reaches, per the address
+ * the guest latched in 0xcf8; false when that address is disabled or names another bus or a
+ * function we do not have. */
+static bool config_target(struct pci_bus *pci, uint64_t port_offset, uint8_t *slot, unsigned *reg)
+{
+	pthread_mutex_lock(&pci->lock);
+	uint32_t a = pci->config_address;
+	pthread_mutex_unlock(&pci->lock);
+	if (!decode_address(a, slot, reg))
+		return false;
+	*reg += (unsigned)(port_offset - 4);
+	return true;
+}
+
 static void pci_port_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t len)
 {
 	struct pci_bus *pci = opaque;
@@ -171,21 +172,18 @@ static void pci_port_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t
 			pthread_mutex_unlock(&pci->lock);
 		}
 	} else {
-		pthread_mutex_lock(&pci->lock);
-		uint32_t a = pci->config_address;
-		pthread_mutex_unlock(&pci->lock);
 		uint8_t slot;
 		unsigned reg;
-		if (decode_address(a, &slot, &reg))
-			v = pci_cfg_read(pci, slot, reg + (unsigned)(offset - 4), len);
+		if (config_target(pci, offset, &slot, &reg))
+			v = pci_cfg_read(pci, slot, reg, len);
 	}
-	put_le(data, v, len);
+	le_put(data, v, len);
 }
 
 static void pci_port_write(void *opaque, uint64_t offset, const uint8_t *data, uint32_t len)
 {
 	struct pci_bus *pci = opaque;
-	uint32_t v = get_le(data, len);
+	uint32_t v = (uint32_t)le_get(data, len);
 	if (offset < 4) {
 		if (offset == 0 && len == 4) {
 			pthread_mutex_lock(&pci->lock);
@@ -194,13 +192,10 @@ static void pci_port_write(void *opaque, uint64_t offset, const uint8_t *data, u
 		}
 		return;
 	}
-	pthread_mutex_lock(&pci->lock);
-	uint32_t a = pci->config_address;
-	pthread_mutex_unlock(&pci->lock);
 	uint8_t slot;
 	unsigned reg;
-	if (decode_address(a, &slot, &reg))
-		pci_cfg_write(pci, slot, reg + (unsigned)(offset - 4), v, len);
+	if (config_target(pci, offset, &slot, &reg))
+		pci_cfg_write(pci, slot, reg, v, len);
 }
 
 static const struct bus_ops pci_port_ops = {.read = pci_port_read, .write = pci_port_write};

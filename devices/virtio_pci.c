@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "vmm/le.h"
 #include "vmm/log.h"
 
 #define VIRTIO_PCI_VENDOR      0x1af4
@@ -30,20 +31,6 @@ enum { CFG_COMMON = 1, CFG_NOTIFY = 2, CFG_ISR = 3, CFG_DEVICE = 4 };
 #define MSIX_CTRL_MASKALL 0x4000
 #define MSIX_ENTRY_MASKED 0x1
 
-static uint64_t get_le(const uint8_t *p, unsigned len)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < len; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-static void put_le(uint8_t *p, uint64_t v, unsigned len)
-{
-	for (unsigned i = 0; i < len; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static unsigned nvectors(const struct virtio_pci *vp)
 {
 	return vp->ops->nqueues + 1;
@@ -53,7 +40,7 @@ static unsigned nvectors(const struct virtio_pci *vp)
 
 static uint16_t msix_control(const struct virtio_pci *vp)
 {
-	return (uint16_t)get_le(&vp->pci.cfg[vp->msix_cap + 2], 2);
+	return (uint16_t)le_get(&vp->pci.cfg[vp->msix_cap + 2], 2);
 }
 
 static void msix_fire(struct virtio_pci *vp, uint16_t vector)
@@ -165,37 +152,37 @@ static uint64_t common_read(struct virtio_pci *vp, unsigned off, unsigned len)
 	unsigned q = vp->queue_select;
 	bool qvalid = q < vp->ops->nqueues;
 	uint8_t buf[COMMON_LEN] = {0};
-	put_le(&buf[0x00], vp->device_feature_select, 4);
+	le_put(&buf[0x00], vp->device_feature_select, 4);
 	if (vp->device_feature_select < 2)
-		put_le(&buf[0x04], vp->device_features >> (32 * vp->device_feature_select), 4);
-	put_le(&buf[0x08], vp->driver_feature_select, 4);
+		le_put(&buf[0x04], vp->device_features >> (32 * vp->device_feature_select), 4);
+	le_put(&buf[0x08], vp->driver_feature_select, 4);
 	if (vp->driver_feature_select < 2)
-		put_le(&buf[0x0c], vp->driver_features >> (32 * vp->driver_feature_select), 4);
-	put_le(&buf[0x10], vp->config_vector, 2);
-	put_le(&buf[0x12], vp->ops->nqueues, 2);
+		le_put(&buf[0x0c], vp->driver_features >> (32 * vp->driver_feature_select), 4);
+	le_put(&buf[0x10], vp->config_vector, 2);
+	le_put(&buf[0x12], vp->ops->nqueues, 2);
 	buf[0x14] = vp->status;
 	buf[0x15] = vp->config_generation;
-	put_le(&buf[0x16], vp->queue_select, 2);
+	le_put(&buf[0x16], vp->queue_select, 2);
 	if (qvalid) {
-		put_le(&buf[0x18], vp->queue_size[q], 2);
-		put_le(&buf[0x1a], vp->queue_vector[q], 2);
-		put_le(&buf[0x1c], vp->vqs[q].ready, 2);
-		put_le(&buf[0x1e], q, 2); /* queue_notify_off */
-		put_le(&buf[0x20], vp->queue_desc[q], 8);
-		put_le(&buf[0x28], vp->queue_driver[q], 8);
-		put_le(&buf[0x30], vp->queue_device[q], 8);
+		le_put(&buf[0x18], vp->queue_size[q], 2);
+		le_put(&buf[0x1a], vp->queue_vector[q], 2);
+		le_put(&buf[0x1c], vp->vqs[q].ready, 2);
+		le_put(&buf[0x1e], q, 2); /* queue_notify_off */
+		le_put(&buf[0x20], vp->queue_desc[q], 8);
+		le_put(&buf[0x28], vp->queue_driver[q], 8);
+		le_put(&buf[0x30], vp->queue_device[q], 8);
 	}
-	return off + len <= COMMON_LEN ? get_le(&buf[off], len) : 0;
+	return off + len <= COMMON_LEN ? le_get(&buf[off], len) : 0;
 }
 
 /* A 64-bit ring address written as one or two halves. */
 static void write_addr(uint64_t *reg, unsigned off_in_reg, uint64_t val, unsigned len)
 {
 	uint8_t b[8];
-	put_le(b, *reg, 8);
+	le_put(b, *reg, 8);
 	if (off_in_reg + len <= 8)
-		put_le(&b[off_in_reg], val, len);
-	*reg = get_le(b, 8);
+		le_put(&b[off_in_reg], val, len);
+	*reg = le_get(b, 8);
 }
 
 static void common_write(struct virtio_pci *vp, unsigned off, uint64_t val, unsigned len)
@@ -266,19 +253,19 @@ static void msix_table_access(struct virtio_pci *vp, unsigned off, uint8_t *data
 	}
 	uint8_t raw[16];
 	struct msix_entry *e = &vp->msix[idx];
-	put_le(&raw[0], e->addr_lo, 4);
-	put_le(&raw[4], e->addr_hi, 4);
-	put_le(&raw[8], e->data, 4);
-	put_le(&raw[12], e->ctrl, 4);
+	le_put(&raw[0], e->addr_lo, 4);
+	le_put(&raw[4], e->addr_hi, 4);
+	le_put(&raw[8], e->data, 4);
+	le_put(&raw[12], e->ctrl, 4);
 	if (!write) {
 		memcpy(data, &raw[field], len);
 		return;
 	}
 	memcpy(&raw[field], data, len);
-	e->addr_lo = (uint32_t)get_le(&raw[0], 4);
-	e->addr_hi = (uint32_t)get_le(&raw[4], 4);
-	e->data = (uint32_t)get_le(&raw[8], 4);
-	e->ctrl = (uint32_t)get_le(&raw[12], 4) & MSIX_ENTRY_MASKED;
+	e->addr_lo = (uint32_t)le_get(&raw[0], 4);
+	e->addr_hi = (uint32_t)le_get(&raw[4], 4);
+	e->data = (uint32_t)le_get(&raw[8], 4);
+	e->ctrl = (uint32_t)le_get(&raw[12], 4) & MSIX_ENTRY_MASKED;
 	msix_deliver_pending(vp);
 }
 
@@ -289,7 +276,7 @@ static void bar0_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t len
 	memset(data, 0, len);
 	pthread_mutex_lock(&vp->lock);
 	if (off < COMMON_OFF + COMMON_LEN) {
-		put_le(data, common_read(vp, off - COMMON_OFF, len), len);
+		le_put(data, common_read(vp, off - COMMON_OFF, len), len);
 	} else if (off == ISR_OFF) {
 		data[0] = vp->isr; /* reading acknowledges */
 		vp->isr = 0;
@@ -299,7 +286,7 @@ static void bar0_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t len
 	} else if (off >= MSIX_TABLE && off < MSIX_PBA) {
 		msix_table_access(vp, off - MSIX_TABLE, data, len, false);
 	} else if (off >= MSIX_PBA && off - MSIX_PBA + len <= 8) {
-		put_le(data, vp->msix_pending >> (8 * (off - MSIX_PBA)), len);
+		le_put(data, vp->msix_pending >> (8 * (off - MSIX_PBA)), len);
 	}
 	pthread_mutex_unlock(&vp->lock);
 }
@@ -318,7 +305,7 @@ static void bar0_write(void *opaque, uint64_t offset, const uint8_t *data, uint3
 	}
 	pthread_mutex_lock(&vp->lock);
 	if (off < COMMON_OFF + COMMON_LEN)
-		common_write(vp, off - COMMON_OFF, get_le(data, len), len);
+		common_write(vp, off - COMMON_OFF, le_get(data, len), len);
 	else if (off >= MSIX_TABLE && off < MSIX_PBA)
 		msix_table_access(vp, off - MSIX_TABLE, (uint8_t *)data, len, true);
 	pthread_mutex_unlock(&vp->lock);
@@ -377,10 +364,10 @@ static void add_virtio_cap(struct pci_device *pdev, uint8_t type, uint32_t off, 
 	pdev->cfg[c + 2] = notify ? 20 : 16; /* cap_len */
 	pdev->cfg[c + 3] = type;
 	pdev->cfg[c + 4] = 0; /* BAR 0 */
-	put_le(&pdev->cfg[c + 8], off, 4);
-	put_le(&pdev->cfg[c + 12], len, 4);
+	le_put(&pdev->cfg[c + 8], off, 4);
+	le_put(&pdev->cfg[c + 12], len, 4);
 	if (notify)
-		put_le(&pdev->cfg[c + 16], NOTIFY_MULT, 4);
+		le_put(&pdev->cfg[c + 16], NOTIFY_MULT, 4);
 }
 
 int virtio_pci_init(struct virtio_pci *vp, const char *name, const struct virtio_device_ops *ops,
@@ -418,10 +405,10 @@ int virtio_pci_init(struct virtio_pci *vp, const char *name, const struct virtio
 		add_virtio_cap(p, CFG_DEVICE, DEVICE_OFF, ops->config_size, false);
 	add_virtio_cap(p, CFG_NOTIFY, NOTIFY_OFF, NOTIFY_MULT * ops->nqueues, true);
 	vp->msix_cap = pci_device_add_cap(p, PCI_CAP_ID_MSIX, 12);
-	put_le(&p->cfg[vp->msix_cap + 2], nvectors(vp) - 1, 2); /* table size - 1 */
-	put_le(&p->wmask[vp->msix_cap + 2], MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL, 2);
-	put_le(&p->cfg[vp->msix_cap + 4], MSIX_TABLE, 4); /* BIR 0 */
-	put_le(&p->cfg[vp->msix_cap + 8], MSIX_PBA, 4);
+	le_put(&p->cfg[vp->msix_cap + 2], nvectors(vp) - 1, 2); /* table size - 1 */
+	le_put(&p->wmask[vp->msix_cap + 2], MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL, 2);
+	le_put(&p->cfg[vp->msix_cap + 4], MSIX_TABLE, 4); /* BIR 0 */
+	le_put(&p->cfg[vp->msix_cap + 8], MSIX_PBA, 4);
 
 	for (unsigned q = 0; q < ops->nqueues; q++) {
 		vp->kick_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
