@@ -160,7 +160,11 @@ int main(int argc, char **argv)
 	    .console_out_fd = STDOUT_FILENO,
 	    .rng = opts.rng,
 	    .ndisks = opts.ndisks,
+	    .nnics = opts.nnics,
 	};
+	for (int i = 0; i < opts.nnics; i++)
+		cfg.nics[i] = (struct vm_nic){opts.nics[i].tap,
+					      opts.nics[i].has_mac ? opts.nics[i].mac : NULL};
 	for (int i = 0; i < opts.ndisks; i++)
 		cfg.disks[i] =
 		    (struct vm_disk){opts.disks[i].path, opts.disks[i].serial, opts.disks[i].ro};

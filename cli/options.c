@@ -125,6 +125,58 @@ int parse_disk(const char *arg, struct disk_option *disk)
 	return 0;
 }
 
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned b[6];
+	char end;
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &end) != 6 ||
+	    strlen(s) != 17)
+		return -1;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	return (mac[0] & 1) ? -1 : 0; /* a multicast address cannot be a NIC's */
+}
+
+int parse_net(const char *arg, struct net_option *nic)
+{
+	memset(nic, 0, sizeof(*nic));
+	char *copy = strdup(arg);
+	if (!copy)
+		return log_error("out of memory"), -1;
+	int ret = 0;
+	char *save = NULL;
+	for (char *kv = strtok_r(copy, ",", &save); kv && ret == 0;
+	     kv = strtok_r(NULL, ",", &save)) {
+		if (strncmp(kv, "tap=", 4) == 0) {
+			if (strlen(kv + 4) == 0 || strlen(kv + 4) >= sizeof(nic->tap)) {
+				log_error("--net '%s': tap name '%s' must be 1 to %zu characters",
+					  arg, kv + 4, sizeof(nic->tap) - 1);
+				ret = -1;
+			} else {
+				snprintf(nic->tap, sizeof(nic->tap), "%s", kv + 4);
+			}
+		} else if (strncmp(kv, "mac=", 4) == 0) {
+			if (parse_mac(kv + 4, nic->mac) < 0) {
+				log_error(
+				    "--net '%s': '%s' is not a unicast MAC like 52:54:00:12:34:56",
+				    arg, kv + 4);
+				ret = -1;
+			}
+			nic->has_mac = true;
+		} else {
+			log_error("--net '%s': unknown option '%s' (tap=NAME, mac=MAC)", arg, kv);
+			ret = -1;
+		}
+	}
+	if (ret == 0 && !nic->tap[0]) {
+		log_error("--net '%s': needs tap=NAME", arg);
+		ret = -1;
+	}
+	free(copy);
+	return ret;
+}
+
 enum {
 	OPT_KERNEL = 256,
 	OPT_INITRD,
@@ -138,6 +190,7 @@ enum {
 	OPT_RNG,
 	OPT_NO_RNG,
 	OPT_DISK,
+	OPT_NET,
 };
 
 /* Long options may also be written with one dash, which gives QEMU's spellings for free. */
@@ -153,6 +206,7 @@ static const struct option long_options[] = {
     {"kvm-device", required_argument, NULL, OPT_KVM},
     {"rng", no_argument, NULL, OPT_RNG},
     {"disk", required_argument, NULL, OPT_DISK},
+    {"net", required_argument, NULL, OPT_NET},
     {"no-rng", no_argument, NULL, OPT_NO_RNG},
     {"help", no_argument, NULL, OPT_HELP},
     {"h", no_argument, NULL, OPT_HELP},
@@ -207,6 +261,15 @@ int options_parse(struct options *opts, int argc, char **argv)
 			if (parse_disk(optarg, &opts->disks[opts->ndisks]) < 0)
 				return -1;
 			opts->ndisks++;
+			break;
+		case OPT_NET:
+			if (opts->nnics >= KVMM_MAX_NICS) {
+				log_error("--net '%s': at most %d NICs", optarg, KVMM_MAX_NICS);
+				return -1;
+			}
+			if (parse_net(optarg, &opts->nics[opts->nnics]) < 0)
+				return -1;
+			opts->nnics++;
 			break;
 		case OPT_NO_RNG:
 			opts->rng = false;

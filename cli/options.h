@@ -20,6 +20,14 @@ struct disk_option {
 	bool ro;
 };
 
+#define KVMM_MAX_NICS 4
+
+struct net_option {
+	char tap[16];
+	uint8_t mac[6];
+	bool has_mac;
+};
+
 struct options {
 	const char *kernel;
 	const char *initrd;
@@ -31,6 +39,8 @@ struct options {
 	bool rng;
 	int ndisks;
 	struct disk_option disks[KVMM_MAX_DISKS];
+	int nnics;
+	struct net_option nics[KVMM_MAX_NICS];
 	bool help, version;
 };
 
@@ -41,6 +51,9 @@ int parse_size(const char *s, uint64_t *bytes);
 
 /* Parses "PATH[,ro][,serial=ID]". Returns 0, or -1 after a one-line error naming the value. */
 int parse_disk(const char *arg, struct disk_option *disk);
+
+/* Parses "tap=NAME[,mac=52:54:00:12:34:56]". Returns 0, or -1 after a one-line error. */
+int parse_net(const char *arg, struct net_option *nic);
 
 /* Fills opts from argv. Returns 0, or -1 after printing a one-line error naming the bad value. */
 int options_parse(struct options *opts, int argc, char **argv);

@@ -46,6 +46,18 @@ int io_thread_watch(struct io_thread *io, int fd, io_handler fn, void *opaque, b
 	return 0;
 }
 
+int io_thread_pause_fd(struct io_thread *io, int fd, bool paused)
+{
+	for (int i = 0; i < io->nwatches; i++) {
+		if (io->watches[i].fd != fd)
+			continue;
+		struct epoll_event ev = {.events = paused ? 0 : EPOLLIN,
+					 .data.ptr = &io->watches[i]};
+		return epoll_ctl(io->epoll_fd, EPOLL_CTL_MOD, fd, &ev);
+	}
+	return -1;
+}
+
 static void *io_thread_main(void *arg)
 {
 	struct io_thread *io = arg;

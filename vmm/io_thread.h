@@ -30,6 +30,9 @@ int io_thread_init(struct io_thread *io);
  * With drain_eventfd the eventfd's counter is consumed first, so level-triggered polling does
  * not spin. Returns 0 or -1. */
 int io_thread_watch(struct io_thread *io, int fd, io_handler fn, void *opaque, bool drain_eventfd);
+/* Stops (or resumes) calling the handler for fd, e.g. while a device has nowhere to put what a
+ * readable fd holds, so the loop does not spin on it. Safe from any thread. */
+int io_thread_pause_fd(struct io_thread *io, int fd, bool paused);
 int io_thread_start(struct io_thread *io);
 /* Stops and joins the thread; handlers are not running once it returns. */
 void io_thread_stop(struct io_thread *io);

@@ -180,6 +180,17 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 			goto fail;
 		add_device(vm, "virtio-blk", reset_virtio_pci, &blk->vp);
 	}
+	for (int i = 0; i < cfg->nnics; i++) {
+		struct virtio_net *net = calloc(1, sizeof(*net));
+		if (!net)
+			goto fail;
+		net->tap_fd = -1;
+		vm->nics[vm->nnics++] = net;
+		if (virtio_net_init(net, cfg->nics[i].tap, cfg->nics[i].mac, &vm->kvm, &vm->mem,
+				    &vm->pci, &vm->io) < 0)
+			goto fail;
+		add_device(vm, "virtio-net", reset_virtio_pci, &net->vp);
+	}
 
 	/* 5. What firmware would have left in memory: kernel, initrd, command line, zero page
 	 *    with the e820 map, MP table, GDT and page tables. */
@@ -282,6 +293,11 @@ void vm_destroy(struct vm *vm)
 		free(vm->disks[i]);
 	}
 	vm->ndisks = 0;
+	for (int i = 0; i < vm->nnics; i++) {
+		virtio_net_destroy(vm->nics[i]);
+		free(vm->nics[i]);
+	}
+	vm->nnics = 0;
 	if (vm->ndevices) {
 		serial_destroy(&vm->serial);
 		i8042_destroy(&vm->i8042);

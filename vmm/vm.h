@@ -10,6 +10,7 @@
 #include "devices/rtc.h"
 #include "devices/serial.h"
 #include "devices/virtio_blk.h"
+#include "devices/virtio_net.h"
 #include "devices/virtio_rng.h"
 #include "vmm/bus.h"
 #include "vmm/guest_mem.h"
@@ -25,6 +26,13 @@ struct vm_disk {
 	bool ro;
 };
 
+#define VM_MAX_NICS 4
+
+struct vm_nic {
+	const char *tap;
+	const uint8_t *mac; /* NULL: derived from the TAP name */
+};
+
 struct vm_config {
 	const char *kvm_path;
 	uint64_t mem_size;
@@ -38,6 +46,8 @@ struct vm_config {
 	bool rng;	    /* a virtio-rng device */
 	int ndisks;
 	struct vm_disk disks[VM_MAX_DISKS];
+	int nnics;
+	struct vm_nic nics[VM_MAX_NICS];
 };
 
 /* Why the VM stopped running. The first reason reported wins. */
@@ -74,6 +84,8 @@ struct vm {
 	struct virtio_rng *rng;
 	struct virtio_blk *disks[VM_MAX_DISKS];
 	int ndisks;
+	struct virtio_net *nics[VM_MAX_NICS];
+	int nnics;
 	struct vm_device devices[VM_MAX_DEVICES];
 	int ndevices;
 

@@ -1,0 +1,273 @@
+#include "virtio_net.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "vmm/le.h"
+#include "vmm/log.h"
+
+#define VIRTIO_ID_NET	      1
+#define PCI_CLASS_NETWORK_ETH 0x020000
+#define NET_QUEUE_SIZE	      256
+#define RXQ		      0
+#define TXQ		      1
+#define NET_HDR_LEN	      12 /* struct virtio_net_hdr_v1, with num_buffers */
+
+#define VIRTIO_NET_F_CSUM	0
+#define VIRTIO_NET_F_GUEST_CSUM 1
+#define VIRTIO_NET_F_MAC	5
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_HOST_TSO4	11
+#define VIRTIO_NET_F_HOST_TSO6	12
+#define VIRTIO_NET_F_MRG_RXBUF	15
+#define VIRTIO_NET_F_STATUS	16
+#define VIRTIO_NET_S_LINK_UP	1
+
+int virtio_net_open_tap(const char *name)
+{
+	if (strlen(name) >= IFNAMSIZ) {
+		log_error("--net tap=%s: interface names are at most %d characters", name,
+			  IFNAMSIZ - 1);
+		return -1;
+	}
+	bool existed = if_nametoindex(name) != 0;
+	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		log_error("--net tap=%s: /dev/net/tun: %s%s", name, strerror(errno),
+			  errno == ENOENT ? " (modprobe tun)" : "");
+		return -1;
+	}
+	struct ifreq ifr = {0};
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		int e = errno;
+		log_error("--net tap=%s: %s%s", name, strerror(e),
+			  e == EPERM
+			      ? (existed
+				     ? " (it belongs to another user: ip tuntap del it and "
+				       "add it with 'user YOU')"
+				     : " (create it first: sudo ip tuntap add dev NAME mode tap "
+				       "user $USER)")
+			      : "");
+		close(fd);
+		return -1;
+	}
+	int hdr = NET_HDR_LEN;
+	if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0) {
+		log_error("--net tap=%s: TUNSETVNETHDRSZ: %s", name, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!existed)
+		log_warn("created TAP interface %s (it goes away when kvmm exits)", name);
+	return fd;
+}
+
+static void net_config_read(void *dev, unsigned offset, uint8_t *data, unsigned len)
+{
+	struct virtio_net *net = dev;
+	uint8_t cfg[12] = {0};
+	memcpy(cfg, net->mac, 6);
+	le_put(&cfg[6], VIRTIO_NET_S_LINK_UP, 2);
+	le_put(&cfg[8], 1, 2); /* max_virtqueue_pairs */
+	if (offset + len <= sizeof(cfg))
+		memcpy(data, &cfg[offset], len);
+}
+
+static bool mergeable(const struct virtio_net *net)
+{
+	return net->vp.driver_features & (1ULL << VIRTIO_NET_F_MRG_RXBUF);
+}
+
+/* Delivers the pending packet once enough guest buffers are held; true when it went out. */
+static bool rx_deliver(struct virtio_net *net)
+{
+	struct virtq *vq = &net->vp.vqs[RXQ];
+	while (net->held_bytes < net->rx_len) {
+		if (net->nheld == VIRTIO_NET_MAX_HELD || (net->nheld > 0 && !mergeable(net))) {
+			/* The guest's buffers cannot hold it: only a driver that negotiated
+			 * offloads it then did not size for would get here. */
+			log_debug("virtio-net: %zu-byte packet larger than the guest's buffers",
+				  net->rx_len);
+			net->rx_len = 0;
+			return false;
+		}
+		int r = virtq_pop(vq, &net->held[net->nheld]);
+		if (r < 0) {
+			virtio_pci_needs_reset(&net->vp);
+			return false;
+		}
+		if (r == 0)
+			return false; /* wait for the guest to post more */
+		net->held_bytes += net->held[net->nheld].write_len;
+		net->nheld++;
+	}
+	/* num_buffers in the header tells the driver how many buffers the packet spans. */
+	le_put(&net->rx_pkt[10], (uint64_t)net->nheld, 2);
+	size_t off = 0;
+	for (int i = 0; i < net->nheld; i++) {
+		struct virtq_chain *c = &net->held[i];
+		size_t n = net->rx_len - off < c->write_len ? net->rx_len - off : c->write_len;
+		n = virtq_chain_write(vq, c, 0, net->rx_pkt + off, n);
+		virtq_push(vq, c->head, (uint32_t)n);
+		off += n;
+	}
+	net->nheld = 0;
+	net->held_bytes = 0;
+	net->rx_len = 0;
+	return true;
+}
+
+/* Moves packets from the TAP to the guest until either runs dry. Transport locked. */
+static void rx_pump(struct virtio_net *net)
+{
+	struct virtio_pci *vp = &net->vp;
+	if (!vp->vqs[RXQ].ready || (vp->status & VIRTIO_STATUS_NEEDS_RESET)) {
+		/* Nowhere to deliver yet: the first receive kick resumes reading. */
+		net->rx_paused = true;
+		io_thread_pause_fd(net->io, net->tap_fd, true);
+		return;
+	}
+	bool delivered = false;
+	for (;;) {
+		if (net->rx_len == 0) {
+			ssize_t n = read(net->tap_fd, net->rx_pkt, VIRTIO_NET_MAX_PACKET);
+			if (n <= 0)
+				break; /* EAGAIN: the TAP is empty */
+			net->rx_len = (size_t)n;
+		}
+		if (!rx_deliver(net)) {
+			if (net->rx_len) {
+				/* Out of guest buffers: stop reading until the guest posts more. */
+				net->rx_paused = true;
+				io_thread_pause_fd(net->io, net->tap_fd, true);
+			}
+			break;
+		}
+		delivered = true;
+	}
+	if (delivered)
+		virtio_pci_notify_queue(vp, RXQ);
+}
+
+static void tx_pump(struct virtio_net *net)
+{
+	struct virtq *vq = &net->vp.vqs[TXQ];
+	static __thread struct virtq_chain chain;
+	int r;
+	bool sent = false;
+	while ((r = virtq_pop(vq, &chain)) > 0) {
+		size_t len = chain.read_len;
+		if (len > NET_HDR_LEN && len <= VIRTIO_NET_MAX_PACKET &&
+		    virtq_chain_read(vq, &chain, 0, net->tx_buf, len) == len) {
+			ssize_t w = write(net->tap_fd, net->tx_buf, len);
+			if (w < 0)
+				log_debug("virtio-net: TAP write: %s", strerror(errno));
+		}
+		virtq_push(vq, chain.head, 0);
+		sent = true;
+	}
+	if (r < 0)
+		virtio_pci_needs_reset(&net->vp);
+	else if (sent)
+		virtio_pci_notify_queue(&net->vp, TXQ);
+}
+
+static void net_queue_notify(void *dev, struct virtio_pci *vp, unsigned q)
+{
+	struct virtio_net *net = dev;
+	(void)vp;
+	if (q == TXQ) {
+		tx_pump(net);
+		return;
+	}
+	/* New receive buffers: deliver what was held back and read the TAP again. */
+	if (net->rx_paused) {
+		net->rx_paused = false;
+		io_thread_pause_fd(net->io, net->tap_fd, false);
+	}
+	rx_pump(net);
+}
+
+static void net_reset(void *dev)
+{
+	struct virtio_net *net = dev;
+	/* Held buffers belong to rings the driver just abandoned. */
+	net->nheld = 0;
+	net->held_bytes = 0;
+	net->rx_len = 0;
+}
+
+static void tap_readable(void *opaque)
+{
+	struct virtio_net *net = opaque;
+	pthread_mutex_lock(&net->vp.lock);
+	rx_pump(net);
+	pthread_mutex_unlock(&net->vp.lock);
+}
+
+static const struct virtio_device_ops net_ops = {
+    .device_id = VIRTIO_ID_NET,
+    .pci_class = PCI_CLASS_NETWORK_ETH,
+    .features = (1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_MAC) |
+		(1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) |
+		(1ULL << VIRTIO_NET_F_MRG_RXBUF) | (1ULL << VIRTIO_NET_F_STATUS),
+    .nqueues = 2,
+    .queue_max = NET_QUEUE_SIZE,
+    .config_size = 12,
+    .config_read = net_config_read,
+    .queue_notify = net_queue_notify,
+    .reset = net_reset,
+};
+
+int virtio_net_init(struct virtio_net *net, const char *tap, const uint8_t *mac, struct kvm *kvm,
+		    const struct guest_mem *mem, struct pci_bus *pci, struct io_thread *io)
+{
+	memset(net, 0, sizeof(*net));
+	net->io = io;
+	net->tap_fd = virtio_net_open_tap(tap);
+	if (net->tap_fd < 0)
+		return -1;
+	if (mac) {
+		memcpy(net->mac, mac, 6);
+	} else {
+		/* Locally administered, stable for a given TAP name. */
+		uint32_t h = 2166136261u;
+		for (const char *p = tap; *p; p++)
+			h = (h ^ (uint8_t)*p) * 16777619u;
+		uint8_t def[6] = {0x52,	     0x54, 0x00, (uint8_t)(h >> 16), (uint8_t)(h >> 8),
+				  (uint8_t)h};
+		memcpy(net->mac, def, 6);
+	}
+	net->rx_pkt = malloc(VIRTIO_NET_MAX_PACKET);
+	net->tx_buf = malloc(VIRTIO_NET_MAX_PACKET);
+	net->held = calloc(VIRTIO_NET_MAX_HELD, sizeof(*net->held));
+	if (!net->rx_pkt || !net->tx_buf || !net->held) {
+		log_error("--net tap=%s: out of memory", tap);
+		return -1;
+	}
+	if (virtio_pci_init(&net->vp, "virtio-net", &net_ops, net, kvm, mem, pci, io) < 0)
+		return -1;
+	return io_thread_watch(io, net->tap_fd, tap_readable, net, false);
+}
+
+void virtio_net_destroy(struct virtio_net *net)
+{
+	virtio_pci_destroy(&net->vp);
+	if (net->tap_fd >= 0)
+		close(net->tap_fd);
+	free(net->rx_pkt);
+	free(net->tx_buf);
+	free(net->held);
+	net->tap_fd = -1;
+}
