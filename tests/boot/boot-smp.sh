@@ -14,14 +14,9 @@ bridge=$(cat /sys/bus/pci/devices/0000:00:00.0/vendor /sys/bus/pci/devices/0000:
 echo "KVMM-MARKER cpus=$cpus memtotal_kb=$memkb hostbridge=$bridge"'
 
 start=$(now_ms)
-set +e
-"$HARNESS" --timeout 400 -- "$KVMM" --kernel "$KERNEL" --initrd "$WORK/smp.cpio" \
-	--cpus 2 --mem 512M --cmdline "panic=-1 loglevel=4" </dev/null | tee "$WORK/smp.log"
-rc=${PIPESTATUS[0]}
-set -e
+in_harness "$WORK/smp.log" --timeout 400 -- "$KVMM" --kernel "$KERNEL" --initrd "$WORK/smp.cpio" \
+	--cpus 2 --mem 512M --cmdline "panic=-1 loglevel=4"
 elapsed=$(($(now_ms) - start))
-
-[ "$rc" -eq 0 ] || fail "kvmm (through the harness) exited $rc, expected 0"
 line=$(tr -d '\r' <"$WORK/smp.log" | grep -m1 '^KVMM-MARKER ') || fail "guest never printed its marker"
 cpus=$(sed -n 's/.*cpus=\([0-9]*\).*/\1/p' <<<"$line")
 memkb=$(sed -n 's/.*memtotal_kb=\([0-9]*\).*/\1/p' <<<"$line")

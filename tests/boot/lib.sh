@@ -31,6 +31,18 @@ test_initramfs() {
 	rm -f "$script"
 }
 
+# in_harness LOG ARGS...: runs kvm-run ARGS (stdin /dev/null), showing its output and keeping it
+# in LOG; the test fails unless the command exits 0.
+in_harness() {
+	local log=$1 rc
+	shift
+	set +e
+	"$HARNESS" "$@" </dev/null 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	set -e
+	[ "$rc" -eq 0 ] || fail "exit status $rc through the harness, expected 0 (log: $log)"
+}
+
 # now_ms: monotonic-enough wall clock in milliseconds, for reporting boot times.
 now_ms() {
 	date +%s%3N

@@ -60,11 +60,7 @@ HOST
 chmod +x "$host"
 
 start=$(now_ms)
-set +e
-"$HARNESS" --timeout 180 --rw "$WORK" -- sh "$host" </dev/null 2>&1 | tee "$WORK/net.log"
-rc=${PIPESTATUS[0]}
-set -e
-[ "$rc" -eq 0 ] || fail "kvmm (in its network namespace) exited $rc, expected 0"
+in_harness "$WORK/net.log" --timeout 180 --rw "$WORK" -- sh "$host"
 log=$(tr -d '\r' <"$WORK/net.log")
 grep -q '^KVMM-MAC 52:54:00:12:34:56$' <<<"$log" || fail "the guest's NIC does not have the MAC we gave"
 grep -q '^KVMM-PING-OK$' <<<"$log" || fail "the guest could not ping the host end of the TAP"

@@ -23,12 +23,8 @@ GUEST
 rm -f "$script"
 
 start=$(now_ms)
-set +e
-"$HARNESS" --timeout 180 -- "$KVMM" --kernel "$KERNEL" --initrd "$WORK/rng.cpio" --mem 256M \
-	--cmdline "panic=-1 loglevel=4" </dev/null 2>&1 | tee "$WORK/rng.log"
-rc=${PIPESTATUS[0]}
-set -e
-[ "$rc" -eq 0 ] || fail "kvmm exited $rc, expected 0"
+in_harness "$WORK/rng.log" --timeout 180 -- "$KVMM" --kernel "$KERNEL" --initrd "$WORK/rng.cpio" --mem 256M \
+	--cmdline "panic=-1 loglevel=4"
 log=$(tr -d '\r' <"$WORK/rng.log")
 grep -q '^KVMM-PCI .* 0x1af4:0x1044 irqs=[1-9]' <<<"$log" ||
 	fail "guest did not find a virtio-rng (1af4:1044) with MSI-X vectors"
