@@ -41,6 +41,15 @@
 #define PCI_BAR_IO    0x1
 #define PCI_BAR_MEM64 0x4
 
+/* INTx wiring, as the MP table describes it to the guest: every slot's INTA# goes to one of the
+ * IOAPIC pins above the ISA ones, level-triggered, active high. */
+#define PCI_INTX_FIRST_GSI 16
+#define PCI_INTX_GSIS	   8
+static inline unsigned pci_intx_gsi(unsigned slot)
+{
+	return PCI_INTX_FIRST_GSI + slot % PCI_INTX_GSIS;
+}
+
 struct pci_device;
 
 /* A BAR the device decodes: MMIO (64-bit) or port I/O. */

@@ -49,7 +49,7 @@ static void msix_fire(struct virtio_pci *vp, uint16_t vector)
 		return;
 	uint16_t ctrl = msix_control(vp);
 	if (!(ctrl & MSIX_CTRL_ENABLE))
-		return; /* no INTx routing yet: the driver must use MSI-X */
+		return;
 	const struct msix_entry *e = &vp->msix[vector];
 	if ((ctrl & MSIX_CTRL_MASKALL) || (e->ctrl & MSIX_ENTRY_MASKED)) {
 		vp->msix_pending |= 1ULL << vector;
@@ -67,12 +67,31 @@ static void msix_deliver_pending(struct virtio_pci *vp)
 			msix_fire(vp, (uint16_t)v);
 }
 
+/* INTx: the line stays asserted while ISR has bits set; reading ISR clears both. */
+static void intx_update(struct virtio_pci *vp)
+{
+	bool level = vp->isr != 0 && !(msix_control(vp) & MSIX_CTRL_ENABLE) &&
+		     !(le_get(&vp->pci.cfg[PCI_COMMAND], 2) & PCI_COMMAND_INTX_DISABLE);
+	if (level != vp->intx_level) {
+		vp->intx_level = level;
+		kvm_irq_line(vp->kvm, vp->intx_gsi, level);
+	}
+}
+
+static void raise_interrupt(struct virtio_pci *vp, uint8_t isr_bit, uint16_t vector)
+{
+	vp->isr |= isr_bit;
+	if (msix_control(vp) & MSIX_CTRL_ENABLE)
+		msix_fire(vp, vector);
+	else
+		intx_update(vp);
+}
+
 void virtio_pci_notify_queue(struct virtio_pci *vp, unsigned q)
 {
 	if (q >= vp->ops->nqueues || !virtq_should_notify(&vp->vqs[q]))
 		return;
-	vp->isr |= 1;
-	msix_fire(vp, vp->queue_vector[q]);
+	raise_interrupt(vp, 1, vp->queue_vector[q]);
 }
 
 void virtio_pci_needs_reset(struct virtio_pci *vp)
@@ -82,8 +101,7 @@ void virtio_pci_needs_reset(struct virtio_pci *vp)
 	log_warn("%s: malformed virtqueue from the guest; device needs reset", vp->pci.name);
 	vp->status |= VIRTIO_STATUS_NEEDS_RESET;
 	vp->config_generation++;
-	vp->isr |= 2;
-	msix_fire(vp, vp->config_vector);
+	raise_interrupt(vp, 2, vp->config_vector);
 }
 
 /* --- reset and feature negotiation --------------------------------------------------------- */
@@ -102,6 +120,7 @@ static void reset_locked(struct virtio_pci *vp)
 		vp->queue_desc[q] = vp->queue_driver[q] = vp->queue_device[q] = 0;
 	}
 	vp->msix_pending = 0;
+	intx_update(vp);
 	if (vp->ops->reset)
 		vp->ops->reset(vp->dev);
 }
@@ -280,6 +299,7 @@ static void bar0_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t len
 	} else if (off == ISR_OFF) {
 		data[0] = vp->isr; /* reading acknowledges */
 		vp->isr = 0;
+		intx_update(vp);
 	} else if (off >= DEVICE_OFF && off - DEVICE_OFF + len <= vp->ops->config_size) {
 		if (vp->ops->config_read)
 			vp->ops->config_read(vp->dev, off - DEVICE_OFF, data, len);
@@ -424,6 +444,8 @@ int virtio_pci_init(struct virtio_pci *vp, const char *name, const struct virtio
 	int slot = pci_bus_add(pci, p);
 	if (slot < 0)
 		return -1;
+	vp->intx_gsi = pci_intx_gsi((unsigned)slot);
+	p->cfg[PCI_INTERRUPT_LINE] = (uint8_t)vp->intx_gsi;
 	log_debug("%s: PCI 00:%02x.0", name, slot);
 	return 0;
 }

@@ -79,6 +79,8 @@ struct virtio_pci {
 
 	int kick_fd[VIRTIO_MAX_QUEUES];
 	struct virtio_kick kick[VIRTIO_MAX_QUEUES];
+	unsigned intx_gsi;
+	bool intx_level;
 	uint64_t notify_addr; /* guest address of the notify structure while BAR 0 is mapped */
 	bool notify_mapped;
 };

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "devices/pci.h"
+
 struct mpf_intel {
 	char signature[4]; /* "_MP_" */
 	uint32_t physptr;
@@ -71,6 +73,8 @@ enum { MP_INT, MP_NMI, MP_SMI, MP_EXTINT };
 #define IOAPIC_VERSION	  0x11
 #define MP_BUS_PCI	  0
 #define MP_BUS_ISA	  1
+#define MP_PCI_SLOTS	  32
+#define MP_IRQ_LEVEL_HIGH 0x0d /* polarity 01 (high), trigger 11 (level) */
 /* Family 6 signature and FPU|APIC feature bits: only consulted by ancient kernels. */
 #define CPU_SIGNATURE 0x600
 #define CPU_FEATURES  0x201
@@ -86,7 +90,8 @@ static uint8_t checksum(const void *p, size_t len)
 static size_t entries_size(int ncpus)
 {
 	return (size_t)ncpus * sizeof(struct mpc_cpu) + 2 * sizeof(struct mpc_bus) +
-	       sizeof(struct mpc_ioapic) + MP_ISA_IRQS * sizeof(struct mpc_intsrc) +
+	       sizeof(struct mpc_ioapic) +
+	       (MP_ISA_IRQS + MP_PCI_SLOTS - 1) * sizeof(struct mpc_intsrc) +
 	       2 * sizeof(struct mpc_intsrc);
 }
 
@@ -149,6 +154,20 @@ size_t mptable_build(uint8_t *buf, size_t buflen, uint64_t base, int ncpus)
 		    .srcbusirq = (uint8_t)irq,
 		    .dstapic = ioapic_id,
 		    .dstirq = (uint8_t)irq,
+		};
+		p += sizeof(struct mpc_intsrc);
+	}
+	/* PCI INTA# of slots 1..31 (slot 0 is the host bridge), for drivers without MSI-X. Level,
+	 * active high: KVM's IOAPIC takes KVM_IRQ_LINE level 1 as asserted. */
+	for (int slot = 1; slot < MP_PCI_SLOTS; slot++, count++) {
+		*(struct mpc_intsrc *)p = (struct mpc_intsrc){
+		    .type = MP_INTSRC,
+		    .irqtype = MP_INT,
+		    .irqflag = MP_IRQ_LEVEL_HIGH,
+		    .srcbus = MP_BUS_PCI,
+		    .srcbusirq = (uint8_t)(slot << 2), /* device number, pin INTA# (0) */
+		    .dstapic = ioapic_id,
+		    .dstirq = (uint8_t)pci_intx_gsi((unsigned)slot),
 		};
 		p += sizeof(struct mpc_intsrc);
 	}

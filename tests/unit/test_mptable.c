@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devices/pci.h"
 #include "loader/e820.h"
 #include "loader/mptable.h"
 #include "unit.h"
@@ -37,6 +38,9 @@ struct parsed {
 	int ncpu, nbus, nioapic, nintsrc, nlint;
 	uint8_t cpu_id[256], cpu_flags[256];
 	int isa_bus; /* bus id whose type is "ISA   ", or -1 */
+	int pci_bus; /* bus id whose type is "PCI   ", or -1 */
+	int npci_route;
+	int pci_pin[32]; /* PCI slot's INTA# -> I/O APIC pin, -1 when not listed */
 	uint8_t ioapic_id, ioapic_flags;
 	uint32_t ioapic_addr;
 	int irq_pin[16];  /* ISA IRQ -> I/O APIC pin, -1 when not listed */
@@ -48,7 +52,9 @@ struct parsed {
 static int parse(const uint8_t *buf, size_t len, uint64_t base, int ncpus, struct parsed *p)
 {
 	memset(p, 0, sizeof(*p));
-	p->isa_bus = -1;
+	p->isa_bus = p->pci_bus = -1;
+	for (int i = 0; i < 32; i++)
+		p->pci_pin[i] = -1;
 	for (int i = 0; i < 16; i++)
 		p->irq_pin[i] = p->irq_dst[i] = -1;
 	p->lint_type[0] = p->lint_type[1] = -1;
@@ -88,6 +94,8 @@ static int parse(const uint8_t *buf, size_t len, uint64_t base, int ncpus, struc
 		case ENT_BUS:
 			if (!memcmp(e + 2, "ISA   ", 6))
 				p->isa_bus = e[1];
+			if (!memcmp(e + 2, "PCI   ", 6))
+				p->pci_bus = e[1];
 			p->nbus++;
 			break;
 		case ENT_IOAPIC:
@@ -97,8 +105,19 @@ static int parse(const uint8_t *buf, size_t len, uint64_t base, int ncpus, struc
 			p->ioapic_addr = rd32(e + 4);
 			break;
 		case ENT_INTSRC:
-			p->nintsrc++;
 			ck_assert_uint_eq(e[1], INT_INT);
+			if (e[4] == p->pci_bus) {
+				/* Source IRQ: device number << 2 | pin (0 = INTA#); level, high. */
+				unsigned slot = e[5] >> 2;
+				ck_assert_uint_eq(e[5] & 3, 0);
+				ck_assert_uint_eq(rd16(e + 2), 0x0d);
+				ck_assert_int_eq(p->pci_pin[slot], -1);
+				ck_assert_uint_eq(e[6], p->ioapic_id);
+				p->pci_pin[slot] = e[7];
+				p->npci_route++;
+				break;
+			}
+			p->nintsrc++;
 			ck_assert_int_eq(e[4], p->isa_bus);
 			ck_assert_uint_lt(e[5], 16);
 			ck_assert_int_eq(p->irq_pin[e[5]], -1); /* each IRQ listed once */
@@ -151,6 +170,13 @@ static void check_tables(int ncpus)
 		ck_assert_int_eq(p.irq_pin[irq], irq);
 		ck_assert_int_eq(p.irq_dst[irq], p.ioapic_id);
 	}
+	/* Every PCI slot but the host bridge's has its INTA# wired, to the pin the devices drive.
+	 */
+	ck_assert_int_ge(p.pci_bus, 0);
+	ck_assert_int_eq(p.npci_route, 31);
+	ck_assert_int_eq(p.pci_pin[0], -1);
+	for (unsigned slot = 1; slot < 32; slot++)
+		ck_assert_int_eq(p.pci_pin[slot], (int)pci_intx_gsi(slot));
 	ck_assert_int_eq(p.nlint, 2);
 	ck_assert_int_eq(p.lint_type[0], INT_EXTINT);
 	ck_assert_int_eq(p.lint_type[1], INT_NMI);
