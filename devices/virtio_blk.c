@@ -187,7 +187,7 @@ static void blk_queue_notify(void *dev, struct virtio_pci *vp, unsigned q)
 		virtio_pci_notify_queue(vp, q);
 }
 
-static const struct virtio_device_ops blk_ops_rw = {
+static const struct virtio_device_ops blk_ops = {
     .device_id = VIRTIO_ID_BLOCK,
     .pci_class = PCI_CLASS_STORAGE_SCSI,
     .features = (1ULL << VIRTIO_BLK_F_SIZE_MAX) | (1ULL << VIRTIO_BLK_F_SEG_MAX) |
@@ -200,17 +200,10 @@ static const struct virtio_device_ops blk_ops_rw = {
     .queue_notify = blk_queue_notify,
 };
 
-static const struct virtio_device_ops blk_ops_ro = {
-    .device_id = VIRTIO_ID_BLOCK,
-    .pci_class = PCI_CLASS_STORAGE_SCSI,
-    .features = (1ULL << VIRTIO_BLK_F_SIZE_MAX) | (1ULL << VIRTIO_BLK_F_SEG_MAX) |
-		(1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_RO),
-    .nqueues = 1,
-    .queue_max = BLK_QUEUE_SIZE,
-    .config_size = 60,
-    .config_read = blk_config_read,
-    .queue_notify = blk_queue_notify,
-};
+/* What a read-only disk offers instead: RO, and none of the features that change the image. */
+#define BLK_RO_DROPS                                                                               \
+	((1ULL << VIRTIO_BLK_F_FLUSH) | (1ULL << VIRTIO_BLK_F_DISCARD) |                           \
+	 (1ULL << VIRTIO_BLK_F_WRITE_ZEROES))
 
 int virtio_blk_init(struct virtio_blk *blk, const char *path, bool ro, const char *serial,
 		    struct kvm *kvm, const struct guest_mem *mem, struct pci_bus *pci,
@@ -236,8 +229,12 @@ int virtio_blk_init(struct virtio_blk *blk, const char *path, bool ro, const cha
 		log_error("--disk %s: out of memory", path);
 		return -1;
 	}
-	return virtio_pci_init(&blk->vp, "virtio-blk", ro ? &blk_ops_ro : &blk_ops_rw, blk, kvm,
-			       mem, pci, io);
+	if (virtio_pci_init(&blk->vp, "virtio-blk", &blk_ops, blk, kvm, mem, pci, io) < 0)
+		return -1;
+	if (ro)
+		blk->vp.device_features =
+		    (blk->vp.device_features & ~BLK_RO_DROPS) | (1ULL << VIRTIO_BLK_F_RO);
+	return 0;
 }
 
 void virtio_blk_destroy(struct virtio_blk *blk)
