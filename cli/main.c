@@ -164,7 +164,8 @@ int main(int argc, char **argv)
 	};
 	for (int i = 0; i < opts.nnics; i++)
 		cfg.nics[i] = (struct vm_nic){opts.nics[i].tap,
-					      opts.nics[i].has_mac ? opts.nics[i].mac : NULL};
+					      opts.nics[i].has_mac ? opts.nics[i].mac : NULL,
+					      opts.nics[i].vhost};
 	for (int i = 0; i < opts.ndisks; i++)
 		cfg.disks[i] =
 		    (struct vm_disk){opts.disks[i].path, opts.disks[i].serial, opts.disks[i].ro};

@@ -164,8 +164,18 @@ int parse_net(const char *arg, struct net_option *nic)
 				ret = -1;
 			}
 			nic->has_mac = true;
+		} else if (strncmp(kv, "vhost=", 6) == 0) {
+			if (strcmp(kv + 6, "on") == 0 || strcmp(kv + 6, "off") == 0) {
+				nic->vhost = strcmp(kv + 6, "on") == 0;
+			} else {
+				log_error("--net '%s': '%s' must be vhost=on or vhost=off", arg,
+					  kv);
+				ret = -1;
+			}
 		} else {
-			log_error("--net '%s': unknown option '%s' (tap=NAME, mac=MAC)", arg, kv);
+			log_error(
+			    "--net '%s': unknown option '%s' (tap=NAME, mac=MAC, vhost=on|off)",
+			    arg, kv);
 			ret = -1;
 		}
 	}

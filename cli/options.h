@@ -26,6 +26,7 @@ struct net_option {
 	char tap[16];
 	uint8_t mac[6];
 	bool has_mac;
+	bool vhost; /* data path in the host kernel's vhost-net */
 };
 
 struct options {

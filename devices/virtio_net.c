@@ -32,6 +32,11 @@
 #define VIRTIO_NET_F_STATUS	16
 #define VIRTIO_NET_S_LINK_UP	1
 
+/* What vhost-net implements itself; the offload bits concern only the TAP. */
+#define NET_VHOST_FEATURES                                                                         \
+	((1ULL << VIRTIO_NET_F_MRG_RXBUF) | (1ULL << VIRTIO_F_INDIRECT_DESC) |                     \
+	 (1ULL << VIRTIO_F_EVENT_IDX) | (1ULL << VIRTIO_F_VERSION_1))
+
 int virtio_net_open_tap(const char *name)
 {
 	if (strlen(name) >= IFNAMSIZ) {
@@ -187,6 +192,8 @@ static void net_queue_notify(void *dev, struct virtio_pci *vp, unsigned q)
 {
 	struct virtio_net *net = dev;
 	(void)vp;
+	if (net->vhost.running)
+		return; /* a kick that reached the I/O thread just before vhost took the rings */
 	if (q == TXQ) {
 		tx_pump(net);
 		return;
@@ -199,9 +206,49 @@ static void net_queue_notify(void *dev, struct virtio_pci *vp, unsigned q)
 	rx_pump(net);
 }
 
+/* Kicks and the TAP go to the kernel (vhost) or to the I/O thread, never both. */
+static void route_to_vhost(struct virtio_net *net, bool vhost)
+{
+	for (unsigned q = 0; q < VHOST_NET_QUEUES; q++)
+		io_thread_pause_fd(net->io, net->vp.kick_fd[q], vhost);
+	io_thread_pause_fd(net->io, net->tap_fd, vhost);
+	net->rx_paused = vhost;
+}
+
+static void net_driver_ok(void *dev, struct virtio_pci *vp)
+{
+	struct virtio_net *net = dev;
+	if (!net->use_vhost)
+		return;
+	if (!vp->vqs[RXQ].ready || !vp->vqs[TXQ].ready) {
+		log_warn("virtio-net: driver started without both queues; vhost stays off");
+		return;
+	}
+	/* Buffers held for a packet are still the driver's: vhost takes them again from the
+	 * available ring, and the packet itself is dropped, as a NIC that is just coming up may. */
+	uint16_t base[VHOST_NET_QUEUES] = {
+	    [RXQ] = (uint16_t)(vp->vqs[RXQ].last_avail - net->nheld),
+	    [TXQ] = vp->vqs[TXQ].last_avail,
+	};
+	net->nheld = 0;
+	net->held_bytes = 0;
+	net->rx_len = 0;
+	route_to_vhost(net, true);
+	int kick[VHOST_NET_QUEUES] = {vp->kick_fd[RXQ], vp->kick_fd[TXQ]};
+	if (vhost_net_start(&net->vhost, vp->mem, vp->vqs, base, kick,
+			    vp->driver_features & NET_VHOST_FEATURES, net->tap_fd) < 0) {
+		log_warn("virtio-net: carrying on without vhost");
+		route_to_vhost(net, false);
+	}
+}
+
 static void net_reset(void *dev)
 {
 	struct virtio_net *net = dev;
+	if (net->vhost.running) {
+		vhost_net_stop(&net->vhost);
+		route_to_vhost(net, false);
+	}
 	/* Held buffers belong to rings the driver just abandoned. */
 	net->nheld = 0;
 	net->held_bytes = 0;
@@ -212,8 +259,18 @@ static void tap_readable(void *opaque)
 {
 	struct virtio_net *net = opaque;
 	pthread_mutex_lock(&net->vp.lock);
-	rx_pump(net);
+	if (!net->vhost.running)
+		rx_pump(net);
 	pthread_mutex_unlock(&net->vp.lock);
+}
+
+/* vhost-net used buffers and wants the driver told: it already applied EVENT_IDX. */
+static void vhost_call(void *opaque)
+{
+	struct virtio_kick *call = opaque;
+	pthread_mutex_lock(&call->vp->lock);
+	virtio_pci_interrupt_queue(call->vp, call->q);
+	pthread_mutex_unlock(&call->vp->lock);
 }
 
 static const struct virtio_device_ops net_ops = {
@@ -227,14 +284,17 @@ static const struct virtio_device_ops net_ops = {
     .config_size = 12,
     .config_read = net_config_read,
     .queue_notify = net_queue_notify,
+    .driver_ok = net_driver_ok,
     .reset = net_reset,
 };
 
-int virtio_net_init(struct virtio_net *net, const char *tap, const uint8_t *mac, struct kvm *kvm,
-		    const struct guest_mem *mem, struct pci_bus *pci, struct io_thread *io)
+int virtio_net_init(struct virtio_net *net, const char *tap, const uint8_t *mac, bool vhost,
+		    struct kvm *kvm, const struct guest_mem *mem, struct pci_bus *pci,
+		    struct io_thread *io)
 {
 	memset(net, 0, sizeof(*net));
 	net->io = io;
+	net->vhost.fd = net->vhost.call_fd[0] = net->vhost.call_fd[1] = -1;
 	net->tap_fd = virtio_net_open_tap(tap);
 	if (net->tap_fd < 0)
 		return -1;
@@ -258,11 +318,23 @@ int virtio_net_init(struct virtio_net *net, const char *tap, const uint8_t *mac,
 	}
 	if (virtio_pci_init(&net->vp, "virtio-net", &net_ops, net, kvm, mem, pci, io) < 0)
 		return -1;
+	if (vhost) {
+		net->use_vhost = true;
+		if (vhost_net_open(&net->vhost, tap, mem) < 0)
+			return -1;
+		for (unsigned q = 0; q < VHOST_NET_QUEUES; q++) {
+			net->vhost_call[q] = (struct virtio_kick){&net->vp, q};
+			if (io_thread_watch(io, net->vhost.call_fd[q], vhost_call,
+					    &net->vhost_call[q], true) < 0)
+				return -1;
+		}
+	}
 	return io_thread_watch(io, net->tap_fd, tap_readable, net, false);
 }
 
 void virtio_net_destroy(struct virtio_net *net)
 {
+	vhost_net_close(&net->vhost);
 	virtio_pci_destroy(&net->vp);
 	if (net->tap_fd >= 0)
 		close(net->tap_fd);

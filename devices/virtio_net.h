@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "devices/vhost_net.h"
 #include "devices/virtio_pci.h"
 
 #define VIRTIO_NET_MAX_PACKET (65550 + 12)
@@ -26,12 +27,18 @@ struct virtio_net {
 	size_t held_bytes;
 	bool rx_paused;
 	uint8_t *tx_buf;
+	/* vhost=on: the kernel's data path while the driver is running (vhost.running). */
+	bool use_vhost;
+	struct vhost_net vhost;
+	struct virtio_kick vhost_call[VHOST_NET_QUEUES];
 };
 
-/* tap: interface name; mac: 6 bytes, or NULL for one derived from the name. Returns 0, or -1
- * after a one-line error saying what to do. */
-int virtio_net_init(struct virtio_net *net, const char *tap, const uint8_t *mac, struct kvm *kvm,
-		    const struct guest_mem *mem, struct pci_bus *pci, struct io_thread *io);
+/* tap: interface name; mac: 6 bytes, or NULL for one derived from the name; vhost: use the
+ * kernel's vhost-net for the data path. Returns 0, or -1 after a one-line error saying what to
+ * do. */
+int virtio_net_init(struct virtio_net *net, const char *tap, const uint8_t *mac, bool vhost,
+		    struct kvm *kvm, const struct guest_mem *mem, struct pci_bus *pci,
+		    struct io_thread *io);
 void virtio_net_destroy(struct virtio_net *net);
 /* Opens (or creates) the TAP; used by the CLI to check it before KVM is touched. */
 int virtio_net_open_tap(const char *name);

@@ -89,9 +89,14 @@ static void raise_interrupt(struct virtio_pci *vp, uint8_t isr_bit, uint16_t vec
 
 void virtio_pci_notify_queue(struct virtio_pci *vp, unsigned q)
 {
-	if (q >= vp->ops->nqueues || !virtq_should_notify(&vp->vqs[q]))
-		return;
-	raise_interrupt(vp, 1, vp->queue_vector[q]);
+	if (q < vp->ops->nqueues && virtq_should_notify(&vp->vqs[q]))
+		virtio_pci_interrupt_queue(vp, q);
+}
+
+void virtio_pci_interrupt_queue(struct virtio_pci *vp, unsigned q)
+{
+	if (q < vp->ops->nqueues)
+		raise_interrupt(vp, 1, vp->queue_vector[q]);
 }
 
 void virtio_pci_needs_reset(struct virtio_pci *vp)
@@ -148,7 +153,11 @@ static void write_status(struct virtio_pci *vp, uint8_t status)
 		if (!ok)
 			status &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
 	}
+	uint8_t old = vp->status;
 	vp->status = (uint8_t)(status | (vp->status & VIRTIO_STATUS_NEEDS_RESET));
+	if ((vp->status & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK) &&
+	    !(vp->status & VIRTIO_STATUS_NEEDS_RESET) && vp->ops->driver_ok)
+		vp->ops->driver_ok(vp->dev, vp);
 }
 
 static void enable_queue(struct virtio_pci *vp, unsigned q)

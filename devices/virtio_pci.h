@@ -42,6 +42,8 @@ struct virtio_device_ops {
 	void (*config_read)(void *dev, unsigned offset, uint8_t *data, unsigned len);
 	/* Runs on the I/O thread with the transport locked, after the guest kicked queue q. */
 	void (*queue_notify)(void *dev, struct virtio_pci *vp, unsigned q);
+	/* The driver set DRIVER_OK (transport locked): the rings are final. Optional. */
+	void (*driver_ok)(void *dev, struct virtio_pci *vp);
 	/* The driver wrote status 0: forget all in-flight state. */
 	void (*reset)(void *dev);
 };
@@ -97,4 +99,7 @@ void virtio_pci_reset(struct virtio_pci *vp);
 /* For devices, with the transport locked (i.e. from queue_notify): interrupt the driver for
  * queue q if it wants one; mark the device broken after a malformed ring. */
 void virtio_pci_notify_queue(struct virtio_pci *vp, unsigned q);
+/* Interrupts the driver for queue q unconditionally: for a backend (vhost) that already decided
+ * the driver wants it. Transport locked. */
+void virtio_pci_interrupt_queue(struct virtio_pci *vp, unsigned q);
 void virtio_pci_needs_reset(struct virtio_pci *vp);

@@ -186,8 +186,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 			goto fail;
 		net->tap_fd = -1;
 		vm->nics[vm->nnics++] = net;
-		if (virtio_net_init(net, cfg->nics[i].tap, cfg->nics[i].mac, &vm->kvm, &vm->mem,
-				    &vm->pci, &vm->io) < 0)
+		if (virtio_net_init(net, cfg->nics[i].tap, cfg->nics[i].mac, cfg->nics[i].vhost,
+				    &vm->kvm, &vm->mem, &vm->pci, &vm->io) < 0)
 			goto fail;
 		add_device(vm, "virtio-net", reset_virtio_pci, &net->vp);
 	}

@@ -31,6 +31,7 @@ struct vm_disk {
 struct vm_nic {
 	const char *tap;
 	const uint8_t *mac; /* NULL: derived from the TAP name */
+	bool vhost;
 };
 
 struct vm_config {

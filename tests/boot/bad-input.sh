@@ -91,7 +91,8 @@ if [ -n "$kernel" ]; then
 		--disk disk.img,serial=123456789012345678901
 	case_ "bad MAC" "52:54:00:zz:00:01" --kernel "$kernel" --net tap=kvmm0,mac=52:54:00:zz:00:01
 	case_ "tap name too long" "tap-name-way-too-long" --kernel "$kernel" --net tap=tap-name-way-too-long
-	case_ "net unknown key" "vhost=maybe" --kernel "$kernel" --net tap=kvmm0,vhost=maybe
+	case_ "net unknown key" "queues=2" --kernel "$kernel" --net tap=kvmm0,queues=2
+	case_ "net bad vhost" "vhost=maybe" --kernel "$kernel" --net tap=kvmm0,vhost=maybe
 	case_ "no KVM device" "/no/such/kvm" --kernel "$kernel" --kvm-device /no/such/kvm
 	case_ "cmdline too long" "--cmdline" --kernel "$kernel" --kvm-device /no/such/kvm \
 		--cmdline "$(head -c 70000 /dev/zero | tr '\0' x)"

@@ -240,6 +240,35 @@ START_TEST(test_guest_cmdline_netconsole_keeps_base)
 }
 END_TEST
 
+START_TEST(test_net_keys)
+{
+	struct net_option n;
+	ck_assert_int_eq(parse_net("tap=kvmm0", &n), 0);
+	ck_assert_str_eq(n.tap, "kvmm0");
+	ck_assert(!n.has_mac && !n.vhost);
+	ck_assert_int_eq(parse_net("tap=t1,mac=52:54:00:ab:cd:ef,vhost=on", &n), 0);
+	ck_assert(n.has_mac && n.vhost);
+	ck_assert_int_eq(n.mac[3], 0xab);
+	ck_assert_int_eq(n.mac[5], 0xef);
+	ck_assert_int_eq(parse_net("vhost=off,tap=t2", &n), 0);
+	ck_assert(!n.vhost);
+	ck_assert_str_eq(n.tap, "t2");
+}
+END_TEST
+
+START_TEST(test_net_rejects)
+{
+	struct net_option n;
+	ck_assert_int_eq(parse_net("tap=t,vhost=maybe", &n), -1);
+	ck_assert_int_eq(parse_net("tap=t,vhost=", &n), -1);
+	ck_assert_int_eq(parse_net("tap=t,mac=53:54:00:00:00:01", &n), -1); /* multicast */
+	ck_assert_int_eq(parse_net("tap=t,mac=52:54:00:00:00", &n), -1);
+	ck_assert_int_eq(parse_net("tap=0123456789abcdef", &n), -1);  /* 16 characters */
+	ck_assert_int_eq(parse_net("mac=52:54:00:00:00:01", &n), -1); /* no tap */
+	ck_assert_int_eq(parse_net("tap=t,queues=2", &n), -1);
+}
+END_TEST
+
 static Suite *options_suite(void)
 {
 	Suite *s = suite_create("options");
@@ -262,6 +291,11 @@ static Suite *options_suite(void)
 	tcase_add_test(tc, test_guest_cmdline_base);
 	tcase_add_test(tc, test_guest_cmdline_user_console);
 	tcase_add_test(tc, test_guest_cmdline_netconsole_keeps_base);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("parse_net");
+	tcase_add_test(tc, test_net_keys);
+	tcase_add_test(tc, test_net_rejects);
 	suite_add_tcase(s, tc);
 	return s;
 }

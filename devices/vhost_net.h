@@ -1,0 +1,32 @@
+/* The kernel's vhost-net as virtio-net's data path (--net ...,vhost=on): once the driver sets
+ * DRIVER_OK, the host kernel moves packets between the TAP and the guest's rings directly, and
+ * kvmm only relays its "used buffers" signals to the guest as interrupts. The userspace path
+ * in virtio_net.c stays for everything before DRIVER_OK and after a reset. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "devices/virtq.h"
+#include "vmm/guest_mem.h"
+
+#define VHOST_NET_QUEUES 2
+
+struct vhost_net {
+	int fd; /* /dev/vhost-net, -1 when unused */
+	int call_fd[VHOST_NET_QUEUES];
+	uint64_t features; /* what the kernel's vhost-net supports */
+	bool running;
+};
+
+/* Opens /dev/vhost-net, becomes its owner and gives it the guest's memory map. Returns 0, or -1
+ * after a one-line error naming what to do (modprobe vhost_net, permissions). */
+int vhost_net_open(struct vhost_net *vh, const char *tap, const struct guest_mem *mem);
+/* Hands the configured rings to the kernel: base[q] is the next available index to process,
+ * kick_fd[q] the eventfd the guest's notify write signals; features are the negotiated
+ * ring features, a subset of vh->features. Returns 0, or -1 after logging. */
+int vhost_net_start(struct vhost_net *vh, const struct guest_mem *mem, const struct virtq *vqs,
+		    const uint16_t *base, const int *kick_fd, uint64_t features, int tap_fd);
+/* Detaches the TAP and stops the rings (after a device reset). */
+void vhost_net_stop(struct vhost_net *vh);
+void vhost_net_close(struct vhost_net *vh);
