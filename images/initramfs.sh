@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Builds a busybox initramfs (newc cpio) for kvmm guests, without root privileges.
+# Builds a busybox root for kvmm guests, without root privileges: an initramfs (newc cpio), or
+# with --ext4 an ext4 filesystem image (mkfs.ext4 -d, no loop device) to boot with root=/dev/vda.
 #
-#   images/initramfs.sh OUT.cpio [--script FILE] [--modules DIR MOD...]
+#   images/initramfs.sh OUT [--ext4 SIZE_MB] [--script FILE] [--modules DIR MOD...]
 #
-# /init mounts proc, sys and devtmpfs, prints "kvmm-guest: init", then runs /script (a copy of
-# FILE) if given, and otherwise gives the console an interactive shell. Either way the guest
-# reboots when it is done, which makes kvmm exit 0.
+# /init (also /sbin/init, for a disk root) mounts proc, sys, devtmpfs and devpts, loads the
+# modules, brings the network up when there is a NIC, prints "kvmm-guest: init", then runs, first
+# found: the command in `kvmm.run="..."` on the kernel command line, /script (a copy of FILE),
+# an interactive shell on the console. Either way the guest reboots when it is done, which makes
+# kvmm exit 0.
+# Network: lo and eth0 up; `kvmm.ip=ADDR/PREFIX` on the command line gives eth0 that address and
+# `kvmm.gw=ADDR` a default route.
 # --modules copies the named modules (and what modinfo says they depend on) from a
 # /lib/modules/<version> tree and /init loads them in dependency order.
 set -euo pipefail
@@ -13,13 +18,19 @@ set -euo pipefail
 die() { echo "initramfs.sh: $*" >&2; exit 1; }
 
 out=${1:-}
-[ -n "$out" ] || die "usage: initramfs.sh OUT.cpio [--script FILE] [--modules DIR MOD...]"
+[ -n "$out" ] || die "usage: initramfs.sh OUT [--ext4 SIZE_MB] [--script FILE] [--modules DIR MOD...]"
 shift
+ext4=""
 script=""
 moddir=""
 mods=()
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--ext4)
+		ext4=${2:?--ext4 needs a size in MiB}
+		[[ "$ext4" =~ ^[0-9]+$ ]] && [ "$ext4" -ge 8 ] || die "--ext4 '$ext4': expected a size in MiB, at least 8"
+		shift 2
+		;;
 	--script) script=${2:?--script needs a file}; shift 2 ;;
 	--modules) moddir=${2:?--modules needs a directory}; shift 2; mods=("$@"); break ;;
 	*) die "unknown argument '$1'" ;;
@@ -30,6 +41,7 @@ done
 busybox=/bin/busybox
 [ -x "$busybox" ] || die "$busybox not found (apt-get install busybox-static)"
 command -v cpio >/dev/null || die "cpio not found (apt-get install cpio)"
+[ -z "$ext4" ] || command -v mkfs.ext4 >/dev/null || die "mkfs.ext4 not found (apt-get install e2fsprogs)"
 [ -z "$script" ] || [ -r "$script" ] || die "--script $script: not readable"
 
 root=$(mktemp -d)
@@ -60,21 +72,42 @@ fi
 cat >"$root/init" <<INIT
 #!/bin/sh
 /bin/busybox --install -s /bin
+export PATH=/bin:/sbin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
-mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts 2>/dev/null
 for m in $modlist; do insmod /lib/modules/\$m || echo "kvmm-guest: insmod \$m failed"; done
+INIT
+cat >>"$root/init" <<'INIT'
+# kvmm.NAME=VALUE or kvmm.NAME="VALUE WITH SPACES" from the kernel command line.
+arg() {
+	sed -n -e "s/^\(.* \)\{0,1\}kvmm\.$1=\"\([^\"]*\)\".*/\2/p" \
+		-e "t" -e "s/^\(.* \)\{0,1\}kvmm\.$1=\([^ ]*\).*/\2/p" /proc/cmdline
+}
+if [ -e /sys/class/net/lo ]; then ip link set lo up; fi
+if [ -e /sys/class/net/eth0 ]; then
+	ip link set eth0 up
+	addr=$(arg ip)
+	if [ -n "$addr" ]; then ip addr add "$addr" dev eth0 || echo "kvmm-guest: bad kvmm.ip=$addr"; fi
+	gw=$(arg gw)
+	if [ -n "$gw" ]; then ip route add default via "$gw" || echo "kvmm-guest: bad kvmm.gw=$gw"; fi
+fi
 echo "kvmm-guest: init"
-if [ -x /script ]; then
+run=$(arg run)
+if [ -n "$run" ]; then
+	sh -c "$run"
+elif [ -x /script ]; then
 	/script
 else
 	echo "kvmm-guest: shell on the console; 'exit' or Ctrl-D reboots, Ctrl-A x quits kvmm"
 	setsid cttyhack sh -l
 fi
+sync
 reboot -f
 INIT
 chmod +x "$root/init"
+ln -s ../init "$root/sbin/init"
 [ -z "$script" ] || install -m 0755 "$script" "$root/script"
 cat >"$root/etc/profile" <<'PROFILE'
 export PATH=/bin:/sbin
@@ -82,5 +115,15 @@ PS1='kvmm-guest# '
 PROFILE
 
 mkdir -p "$(dirname "$out")"
-(cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --owner 0:0 --quiet) >"$out.tmp"
+if [ -n "$ext4" ]; then
+	# Files owned by root, whoever builds it. /init makes the busybox links at boot, which a
+	# root mounted read-only cannot take: the image's /bin gets them now.
+	for a in $("$busybox" --list); do [ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"; done
+	rm -f "$out.tmp"
+	truncate -s "${ext4}M" "$out.tmp"
+	mkfs.ext4 -q -F -L kvmm-root -E root_owner=0:0 -d "$root" "$out.tmp" ||
+		die "mkfs.ext4 -d failed for $out"
+else
+	(cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --owner 0:0 --quiet) >"$out.tmp"
+fi
 mv "$out.tmp" "$out"

@@ -26,6 +26,10 @@ ctest --test-dir build-asan -L unit --output-on-failure
 echo "== unit and bad-input tests"
 ctest --test-dir build -L 'unit|badinput' --output-on-failure
 
+# kvmm-kernel's config fragment against the .config it gives (configures the kernel: seconds).
+echo "== guest image tests"
+ctest --test-dir build -L images --output-on-failure
+
 # Verbose: the boot tests print the guest's console and how long each boot took.
 echo "== boot tests (where /dev/kvm exists: see tests/harness/README.md)"
 ctest --test-dir build -L boot --output-on-failure -V

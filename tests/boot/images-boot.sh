@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The guest images of images/kvmm-images boot under kvmm and reach their marker:
+#   kvmm-kernel  kvmm-kernel + the busybox initramfs (builds the kernel first if it is not
+#                cached: ~8 min on 2 cores)
+#   disk         kvmm-kernel with the ext4 image as root (root=/dev/vda rw, no initramfs); the
+#                guest writes a file there that the host then reads back from the image
+#   distro       the stock Debian kernel + the initramfs holding its virtio modules
+# The command comes from `kvmm.run=` on the kernel command line, as a user would give it. Each
+# prints its boot-to-marker time: the guest's uptime at the marker, and the wall time of the
+# whole harness run.
+#   tests/boot/images-boot.sh KVMM WORKDIR kvmm-kernel|disk|distro
+source "$(dirname "$0")/lib.sh"
+KVMM=${1:?usage: images-boot.sh KVMM WORKDIR kvmm-kernel|disk|distro} WORK=${2:?} MODE=${3:?}
+mkdir -p "$WORK"
+IMAGES=$TOP/images/kvmm-images
+
+# image NAME SUBCOMMAND: the path kvmm-images prints for NAME.
+image() {
+	local out path
+	out=$("$IMAGES" "$2") || fail "images/kvmm-images $2 failed"
+	path=$(sed -n "s/^$1=//p" <<<"$out")
+	[ -r "$path" ] || fail "images/kvmm-images $2 gave no readable $1 ('$path')"
+	echo "$path"
+}
+
+nonce=$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
+# No double quotes in it: the kernel command line quotes kvmm.run="..." with them.
+marker="echo KVMM-MARKER cpus=\$(grep -c ^processor /proc/cpuinfo)"
+marker+=" virtio=\$(ls /sys/bus/virtio/devices | wc -l)"
+marker+=" root=\$(grep ' / ' /proc/mounts | tail -n1 | cut -d' ' -f3)"
+marker+=" uptime=\$(cut -d' ' -f1 /proc/uptime)"
+args=(--cpus 2 --mem 512M)
+case "$MODE" in
+kvmm-kernel)
+	kernel=$(image kernel kernel)
+	args+=(--kernel "$kernel" --initrd "$(image initramfs initramfs)")
+	run=$marker
+	;;
+disk)
+	kernel=$(image kernel kernel)
+	# A copy the guest may write to, in a directory the harness shares writable.
+	cp "$(image disk disk)" "$WORK/root.ext4"
+	args+=(--kernel "$kernel" --disk "$WORK/root.ext4")
+	run="echo $nonce >/kvmm-written; $marker"
+	rootargs="root=/dev/vda rw"
+	;;
+distro)
+	kernel=$(image distro_kernel distro)
+	args+=(--kernel "$kernel" --initrd "$(image distro_initramfs distro)")
+	run=$marker
+	;;
+*) fail "unknown mode '$MODE' (kvmm-kernel, disk, distro)" ;;
+esac
+args+=(--cmdline "${rootargs:-} panic=-1 loglevel=4 kvmm.run=\"$run\"")
+
+log=$WORK/$MODE.log
+start=$(now_ms)
+in_harness "$log" --timeout 400 --rw "$WORK" -- "$KVMM" "${args[@]}"
+elapsed=$(($(now_ms) - start))
+line=$(tr -d '\r' <"$log" | grep -m1 '^KVMM-MARKER ') || fail "guest never printed its marker"
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
+[ "$(field cpus)" = 2 ] || fail "guest sees '$(field cpus)' CPUs, expected 2: $line"
+# kvmm gives every guest a virtio-rng; the kernel (or its modules) must have found it.
+[ "$(field virtio)" -ge 1 ] 2>/dev/null || fail "guest found no virtio device: $line"
+uptime=$(field uptime)
+[ -n "$uptime" ] || fail "no uptime in the marker: $line"
+if [ "$MODE" = disk ]; then
+	[ "$(field root)" = ext4 ] || fail "root filesystem is '$(field root)', expected ext4: $line"
+	command -v debugfs >/dev/null || fail "debugfs not found (apt-get install e2fsprogs)"
+	got=$(debugfs -R "cat /kvmm-written" "$WORK/root.ext4" 2>/dev/null)
+	[ "$got" = "$nonce" ] || fail "the guest's write to its root did not reach the image (read '$got', expected '$nonce')"
+	echo "images-boot: disk: the guest's write to its ext4 root is in the image"
+fi
+echo "images-boot: $MODE ($(basename "$kernel")): marker at ${uptime} s guest uptime;" \
+	"boot to marker and reboot took ${elapsed} ms wall (harness included)"
