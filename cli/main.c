@@ -167,8 +167,8 @@ int main(int argc, char **argv)
 					      opts.nics[i].has_mac ? opts.nics[i].mac : NULL,
 					      opts.nics[i].vhost};
 	for (int i = 0; i < opts.ndisks; i++)
-		cfg.disks[i] =
-		    (struct vm_disk){opts.disks[i].path, opts.disks[i].serial, opts.disks[i].ro};
+		cfg.disks[i] = (struct vm_disk){opts.disks[i].path, opts.disks[i].serial,
+						opts.disks[i].ro, opts.disks[i].sync_io};
 	static struct vm vm;
 	if (vm_create(&vm, &cfg) < 0)
 		return EXIT_ERROR;

@@ -116,8 +116,12 @@ int parse_disk(const char *arg, struct disk_option *disk)
 				free(copy);
 				return -1;
 			}
+		} else if (strcmp(kv, "aio=io_uring") == 0 || strcmp(kv, "aio=sync") == 0) {
+			disk->sync_io = strcmp(kv, "aio=sync") == 0;
 		} else {
-			log_error("--disk '%s': unknown option '%s' (ro, serial=ID)", arg, kv);
+			log_error(
+			    "--disk '%s': unknown option '%s' (ro, serial=ID, aio=io_uring|sync)",
+			    arg, kv);
 			free(copy);
 			return -1;
 		}
@@ -349,7 +353,7 @@ void options_usage(FILE *out)
 	    "  --mem SIZE        guest RAM: 512M, 2G, 1048576K, or MiB as a bare number; "
 	    "default 256M (-m)\n"
 	    "  --cpus N          vCPUs, 1 to the host's KVM limit; default 1 (-smp)\n"
-	    "  --disk PATH[,ro][,serial=ID]\n"
+	    "  --disk PATH[,ro][,serial=ID][,aio=io_uring|sync]\n"
 	    "                    raw image as a virtio-blk disk (/dev/vda, vdb, ...); repeatable\n"
 	    "  --rng, --no-rng   a virtio-rng device fed from getrandom(); on by default\n"
 	    "  --kvm-device PATH KVM device, default " KVMM_DEFAULT_KVM "\n"

@@ -18,6 +18,7 @@ struct disk_option {
 	char *path; /* malloc'd copies; they live as long as the process */
 	char *serial;
 	bool ro;
+	bool sync_io; /* aio=sync: no io_uring */
 };
 
 #define KVMM_MAX_NICS 4

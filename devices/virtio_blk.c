@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,7 +31,6 @@ enum { S_OK = 0, S_IOERR = 1, S_UNSUPP = 2 };
 
 /* Limits we advertise, which also bound one request's bounce buffer. */
 #define SIZE_MAX_BYTES	 (1U << 20)
-#define SEG_MAX		 126
 #define MAX_REQUEST	 ((uint64_t)SIZE_MAX_BYTES * 2)
 #define MAX_DISCARD_SEGS 1
 
@@ -54,7 +54,7 @@ static void blk_config_read(void *dev, unsigned offset, uint8_t *data, unsigned 
 	memcpy(&cfg[0], &blk->capacity, 8);
 	v = SIZE_MAX_BYTES;
 	memcpy(&cfg[8], &v, 4);
-	v = SEG_MAX;
+	v = VIRTIO_BLK_SEG_MAX;
 	memcpy(&cfg[12], &v, 4);
 	v = (uint32_t)SECTOR;
 	memcpy(&cfg[20], &v, 4); /* blk_size */
@@ -80,8 +80,20 @@ static bool in_range(const struct virtio_blk *blk, uint64_t sector, uint64_t len
 	return sector <= blk->capacity && len <= size - sector * SECTOR;
 }
 
-static uint8_t do_rw(struct virtio_blk *blk, struct virtq *vq, const struct virtq_chain *c,
-		     const struct blk_req_hdr *h, uint32_t *written)
+/* Finishes a request: status byte, used ring. The caller interrupts the driver. */
+static void req_done(struct virtio_blk *blk, struct blk_req *req, uint8_t status)
+{
+	if (req->status)
+		*req->status = status;
+	uint32_t written = status == S_OK ? req->written : 0;
+	virtq_push(&blk->vp.vqs[0], req->head, written + (req->status ? 1 : 0));
+	req->busy = false;
+}
+
+/* Reads and writes go straight between the image and guest memory: iovecs over the chain's
+ * buffers, through io_uring when we have one. Returns a status, or -1 once submitted. */
+static int start_rw(struct virtio_blk *blk, struct virtq *vq, const struct virtq_chain *c,
+		    const struct blk_req_hdr *h, struct blk_req *req)
 {
 	bool out = h->type == T_OUT;
 	/* Data follows the header (OUT) or precedes the status byte (IN). */
@@ -90,31 +102,27 @@ static uint8_t do_rw(struct virtio_blk *blk, struct virtq *vq, const struct virt
 		return S_IOERR;
 	if (out && blk->ro)
 		return S_IOERR;
-	off_t pos = (off_t)(h->sector * SECTOR);
-	if (out) {
-		if (virtq_chain_read(vq, c, sizeof(*h), blk->bounce, len) != len)
-			return S_IOERR;
-		for (uint64_t done = 0; done < len;) {
-			ssize_t n =
-			    pwrite(blk->fd, blk->bounce + done, len - done, pos + (off_t)done);
-			if (n <= 0)
-				return S_IOERR;
-			done += (uint64_t)n;
-		}
+	if (len == 0)
 		return S_OK;
+	req->niov =
+	    virtq_chain_iov(vq, c, !out, out ? sizeof(*h) : 0, len, req->iov, VIRTIO_BLK_SEG_MAX);
+	if (req->niov < 0)
+		return S_IOERR;
+	req->len = len;
+	req->written = out ? 0 : (uint32_t)len;
+	off_t pos = (off_t)(h->sector * SECTOR);
+	if (blk->uring) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&blk->ring);
+		if (out)
+			io_uring_prep_writev(sqe, blk->fd, req->iov, (unsigned)req->niov, pos);
+		else
+			io_uring_prep_readv(sqe, blk->fd, req->iov, (unsigned)req->niov, pos);
+		io_uring_sqe_set_data(sqe, req);
+		return -1;
 	}
-	for (uint64_t done = 0; done < len;) {
-		ssize_t n = pread(blk->fd, blk->bounce + done, len - done, pos + (off_t)done);
-		if (n < 0)
-			return S_IOERR;
-		if (n == 0) { /* past EOF of a sparse tail: zeros */
-			memset(blk->bounce + done, 0, len - done);
-			break;
-		}
-		done += (uint64_t)n;
-	}
-	*written = (uint32_t)virtq_chain_write(vq, c, 0, blk->bounce, len);
-	return *written == len ? S_OK : S_IOERR;
+	ssize_t n = out ? pwritev(blk->fd, req->iov, req->niov, pos)
+			: preadv(blk->fd, req->iov, req->niov, pos);
+	return n == (ssize_t)len ? S_OK : S_IOERR;
 }
 
 static uint8_t do_discard(struct virtio_blk *blk, struct virtq *vq, const struct virtq_chain *c,
@@ -134,30 +142,37 @@ static uint8_t do_discard(struct virtio_blk *blk, struct virtq *vq, const struct
 		return S_OK;
 	if (!zeroes)
 		return S_OK; /* discard is a hint: a file system that cannot punch keeps the data */
-	memset(blk->bounce, 0, len);
-	ssize_t n = pwrite(blk->fd, blk->bounce, len, (off_t)(seg.sector * SECTOR));
+	memset(blk->zeroes, 0, len);
+	ssize_t n = pwrite(blk->fd, blk->zeroes, len, (off_t)(seg.sector * SECTOR));
 	return n == (ssize_t)len ? S_OK : S_IOERR;
 }
 
-static uint8_t handle(struct virtio_blk *blk, struct virtq *vq, const struct virtq_chain *c,
-		      uint32_t *written)
+/* Starts one request. Returns its status when it finished at once, or -1 once submitted. */
+static int start(struct virtio_blk *blk, struct virtq *vq, const struct virtq_chain *c,
+		 struct blk_req *req)
 {
 	struct blk_req_hdr h;
-	if (c->read_len < sizeof(h) || c->write_len < 1 ||
-	    virtq_chain_read(vq, c, 0, &h, sizeof(h)) != sizeof(h))
+	if (c->read_len < sizeof(h) || virtq_chain_read(vq, c, 0, &h, sizeof(h)) != sizeof(h))
 		return S_IOERR;
 	switch (h.type) {
 	case T_IN:
 	case T_OUT:
-		return do_rw(blk, vq, c, &h, written);
+		return start_rw(blk, vq, c, &h, req);
 	case T_FLUSH:
 		/* Acknowledged only once the data is on stable storage. */
+		if (blk->uring) {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&blk->ring);
+			io_uring_prep_fsync(sqe, blk->fd, IORING_FSYNC_DATASYNC);
+			io_uring_sqe_set_data(sqe, req);
+			req->len = 0;
+			return -1;
+		}
 		return fdatasync(blk->fd) == 0 ? S_OK : S_IOERR;
 	case T_GET_ID: {
 		char id[VIRTIO_BLK_SERIAL_MAX] = {0};
 		memcpy(id, blk->serial, strnlen(blk->serial, sizeof(id)));
 		uint32_t n = c->write_len - 1 < sizeof(id) ? c->write_len - 1 : sizeof(id);
-		*written = (uint32_t)virtq_chain_write(vq, c, 0, id, n);
+		req->written = (uint32_t)virtq_chain_write(vq, c, 0, id, n);
 		return S_OK;
 	}
 	case T_DISCARD:
@@ -174,17 +189,72 @@ static void blk_queue_notify(void *dev, struct virtio_pci *vp, unsigned q)
 	struct virtq *vq = &vp->vqs[q];
 	static __thread struct virtq_chain chain;
 	int r;
+	bool done = false;
 	while ((r = virtq_pop(vq, &chain)) > 0) {
-		uint32_t written = 0;
-		uint8_t status = handle(blk, vq, &chain, &written);
+		/* A head names one chain until it is used, so it indexes the request table; one
+		 * offered again while in flight is a broken driver. */
+		struct blk_req *req = &blk->reqs[chain.head];
+		if (req->busy) {
+			r = -1;
+			break;
+		}
+		*req = (struct blk_req){.head = chain.head, .busy = true};
 		/* The status byte is the last writable byte of the chain. */
-		virtq_chain_write(vq, &chain, chain.write_len - 1, &status, 1);
-		virtq_push(vq, chain.head, written + 1);
+		struct iovec st;
+		if (chain.write_len >= 1 &&
+		    virtq_chain_iov(vq, &chain, true, chain.write_len - 1, 1, &st, 1) == 1)
+			req->status = st.iov_base;
+		int status = req->status ? start(blk, vq, &chain, req) : S_IOERR;
+		if (status >= 0) {
+			req_done(blk, req, (uint8_t)status);
+			done = true;
+		} else {
+			blk->inflight++;
+		}
 	}
+	if (blk->uring && io_uring_sq_ready(&blk->ring) && io_uring_submit(&blk->ring) < 0)
+		log_warn("virtio-blk: io_uring_submit: %s", strerror(errno));
 	if (r < 0)
 		virtio_pci_needs_reset(vp);
-	else
+	else if (done)
 		virtio_pci_notify_queue(vp, q);
+}
+
+/* io_uring finished requests; the I/O thread runs this when its eventfd fires. */
+static void blk_completions(void *opaque)
+{
+	struct virtio_blk *blk = opaque;
+	pthread_mutex_lock(&blk->vp.lock);
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+	io_uring_for_each_cqe(&blk->ring, head, cqe)
+	{
+		struct blk_req *req = io_uring_cqe_get_data(cqe);
+		n++;
+		blk->inflight--;
+		if (req->busy)
+			req_done(blk, req, cqe->res == (int)req->len ? S_OK : S_IOERR);
+	}
+	io_uring_cq_advance(&blk->ring, n);
+	if (n)
+		virtio_pci_notify_queue(&blk->vp, 0);
+	pthread_mutex_unlock(&blk->vp.lock);
+}
+
+/* A reset must not leave I/O running into buffers the driver has taken back: wait for every
+ * request in flight, then forget them (transport locked, so blk_completions is not running). */
+static void blk_reset(void *dev)
+{
+	struct virtio_blk *blk = dev;
+	while (blk->uring && blk->inflight) {
+		struct io_uring_cqe *cqe;
+		if (io_uring_wait_cqe(&blk->ring, &cqe) < 0)
+			break;
+		io_uring_cqe_seen(&blk->ring, cqe);
+		blk->inflight--;
+	}
+	for (unsigned i = 0; i < BLK_QUEUE_SIZE; i++)
+		blk->reqs[i].busy = false;
 }
 
 static const struct virtio_device_ops blk_ops = {
@@ -198,6 +268,7 @@ static const struct virtio_device_ops blk_ops = {
     .config_size = 60,
     .config_read = blk_config_read,
     .queue_notify = blk_queue_notify,
+    .reset = blk_reset,
 };
 
 /* What a read-only disk offers instead: RO, and none of the features that change the image. */
@@ -206,11 +277,12 @@ static const struct virtio_device_ops blk_ops = {
 	 (1ULL << VIRTIO_BLK_F_WRITE_ZEROES))
 
 int virtio_blk_init(struct virtio_blk *blk, const char *path, bool ro, const char *serial,
-		    struct kvm *kvm, const struct guest_mem *mem, struct pci_bus *pci,
+		    bool sync_io, struct kvm *kvm, const struct guest_mem *mem, struct pci_bus *pci,
 		    struct io_thread *io)
 {
 	memset(blk, 0, sizeof(*blk));
 	blk->ro = ro;
+	blk->uring_fd = -1;
 	blk->fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (blk->fd < 0) {
 		log_error("--disk %s: %s", path, strerror(errno));
@@ -224,8 +296,9 @@ int virtio_blk_init(struct virtio_blk *blk, const char *path, bool ro, const cha
 	blk->capacity = (uint64_t)st.st_size / SECTOR;
 	if (serial)
 		snprintf(blk->serial, sizeof(blk->serial), "%s", serial);
-	blk->bounce = malloc(MAX_REQUEST);
-	if (!blk->bounce) {
+	blk->zeroes = malloc(MAX_REQUEST);
+	blk->reqs = calloc(BLK_QUEUE_SIZE, sizeof(*blk->reqs));
+	if (!blk->zeroes || !blk->reqs) {
 		log_error("--disk %s: out of memory", path);
 		return -1;
 	}
@@ -234,15 +307,43 @@ int virtio_blk_init(struct virtio_blk *blk, const char *path, bool ro, const cha
 	if (ro)
 		blk->vp.device_features =
 		    (blk->vp.device_features & ~BLK_RO_DROPS) | (1ULL << VIRTIO_BLK_F_RO);
+	/* io_uring may be refused (a seccomp profile, kernel.io_uring_disabled): then requests
+	 * run synchronously on the I/O thread, which is correct, only slower. */
+	if (!sync_io) {
+		int e = io_uring_queue_init(BLK_QUEUE_SIZE, &blk->ring, 0);
+		if (e == 0) {
+			blk->uring = true;
+			blk->uring_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+			if (blk->uring_fd < 0 ||
+			    io_uring_register_eventfd(&blk->ring, blk->uring_fd) < 0 ||
+			    io_thread_watch(io, blk->uring_fd, blk_completions, blk, true) < 0) {
+				log_error("--disk %s: io_uring completions: %s", path,
+					  strerror(errno));
+				return -1;
+			}
+		} else {
+			log_warn("--disk %s: io_uring unavailable (%s); synchronous I/O", path,
+				 strerror(-e));
+		}
+	}
+	log_debug("virtio-blk %s: %s I/O", path, blk->uring ? "io_uring" : "synchronous");
 	return 0;
 }
 
 void virtio_blk_destroy(struct virtio_blk *blk)
 {
+	/* Exiting the ring waits for what is in flight, before guest memory goes away. */
+	if (blk->uring)
+		io_uring_queue_exit(&blk->ring);
+	blk->uring = false;
+	if (blk->uring_fd >= 0)
+		close(blk->uring_fd);
 	virtio_pci_destroy(&blk->vp);
 	if (blk->fd >= 0)
 		close(blk->fd);
-	free(blk->bounce);
-	blk->fd = -1;
-	blk->bounce = NULL;
+	free(blk->zeroes);
+	free(blk->reqs);
+	blk->fd = blk->uring_fd = -1;
+	blk->zeroes = NULL;
+	blk->reqs = NULL;
 }

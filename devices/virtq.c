@@ -230,8 +230,12 @@ void virtq_set_notify(struct virtq *vq, bool enable)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
-static size_t chain_copy(struct virtq *vq, const struct virtq_chain *c, bool write, size_t offset,
-			 uint8_t *host, size_t len)
+/* Calls fn on each host piece of bytes [offset, offset + len) of the chain's readable (write
+ * false) or writable buffers, in order, each piece checked by gmem_ptr. Stops at the chain's
+ * end, at a piece outside RAM, or when fn returns false; returns the bytes walked. */
+static size_t chain_walk(struct virtq *vq, const struct virtq_chain *c, bool write, size_t offset,
+			 size_t len, bool (*fn)(void *ctx, uint8_t *g, size_t n, size_t done),
+			 void *ctx)
 {
 	size_t done = 0;
 	for (uint16_t i = 0; i < c->nbufs && done < len; i++) {
@@ -246,16 +250,58 @@ static size_t chain_copy(struct virtq *vq, const struct virtq_chain *c, bool wri
 		if (n > len - done)
 			n = len - done;
 		uint8_t *g = gmem_ptr(vq->mem, b->gpa + offset, n);
-		if (!g)
+		if (!g || !fn(ctx, g, n, done))
 			break;
-		if (write)
-			memcpy(g, host + done, n);
-		else
-			memcpy(host + done, g, n);
 		done += n;
 		offset = 0;
 	}
 	return done;
+}
+
+struct copy_ctx {
+	uint8_t *host;
+	bool to_guest;
+};
+
+static bool copy_piece(void *ctx, uint8_t *g, size_t n, size_t done)
+{
+	struct copy_ctx *cc = ctx;
+	if (cc->to_guest)
+		memcpy(g, cc->host + done, n);
+	else
+		memcpy(cc->host + done, g, n);
+	return true;
+}
+
+static size_t chain_copy(struct virtq *vq, const struct virtq_chain *c, bool write, size_t offset,
+			 uint8_t *host, size_t len)
+{
+	struct copy_ctx cc = {host, write};
+	return chain_walk(vq, c, write, offset, len, copy_piece, &cc);
+}
+
+struct iov_ctx {
+	struct iovec *iov;
+	int n, max;
+};
+
+static bool iov_piece(void *ctx, uint8_t *g, size_t n, size_t done)
+{
+	struct iov_ctx *ic = ctx;
+	(void)done;
+	if (ic->n == ic->max)
+		return false;
+	ic->iov[ic->n++] = (struct iovec){g, n};
+	return true;
+}
+
+int virtq_chain_iov(struct virtq *vq, const struct virtq_chain *c, bool write, size_t offset,
+		    size_t len, struct iovec *iov, int max)
+{
+	struct iov_ctx ic = {iov, 0, max};
+	if (len == 0 || chain_walk(vq, c, write, offset, len, iov_piece, &ic) != len)
+		return -1;
+	return ic.n;
 }
 
 size_t virtq_chain_read(struct virtq *vq, const struct virtq_chain *c, size_t offset, void *dst,

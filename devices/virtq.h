@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "vmm/guest_mem.h"
 
@@ -69,3 +70,9 @@ size_t virtq_chain_read(struct virtq *vq, const struct virtq_chain *c, size_t of
 			size_t len);
 size_t virtq_chain_write(struct virtq *vq, const struct virtq_chain *c, size_t offset,
 			 const void *src, size_t len);
+/* Maps bytes [offset, offset + len) of a chain's readable (write false) or writable buffers to
+ * at most max host iovecs, each checked by the guest-memory accessor, so I/O can go straight to
+ * guest memory. Returns the number used, or -1 when the range is empty, runs past the chain,
+ * leaves RAM, or needs more than max pieces. */
+int virtq_chain_iov(struct virtq *vq, const struct virtq_chain *c, bool write, size_t offset,
+		    size_t len, struct iovec *iov, int max);

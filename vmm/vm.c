@@ -175,8 +175,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 			goto fail;
 		blk->fd = -1;
 		vm->disks[vm->ndisks++] = blk;
-		if (virtio_blk_init(blk, d->path, d->ro, d->serial, &vm->kvm, &vm->mem, &vm->pci,
-				    &vm->io) < 0)
+		if (virtio_blk_init(blk, d->path, d->ro, d->serial, d->sync_io, &vm->kvm, &vm->mem,
+				    &vm->pci, &vm->io) < 0)
 			goto fail;
 		add_device(vm, "virtio-blk", reset_virtio_pci, &blk->vp);
 	}

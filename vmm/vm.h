@@ -24,6 +24,7 @@ struct vm_disk {
 	const char *path;
 	const char *serial; /* NULL for none */
 	bool ro;
+	bool sync_io;
 };
 
 #define VM_MAX_NICS 4

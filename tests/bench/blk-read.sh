@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sequential read through virtio-blk against the host reading the same file, in one run.
+# Sequential read through virtio-blk (io_uring and synchronous) against the host reading the
+# same file, in one run.
 # Both reads are warm (page cache), so this measures kvmm's request path, not the disk.
 # Prints numbers and their ratio; asserts nothing about speed. Where the host has no /dev/kvm
 # the guest runs under the harness's emulated SVM, which says nothing about real hardware.
@@ -28,10 +29,20 @@ echo "KVMM-READ $t0 $t1"
 GUEST
 "$TOP/images/initramfs.sh" "$WORK/bench.cpio" --script "$script" --modules "$MODULES" virtio_pci virtio_blk
 rm -f "$script"
-in_harness "$WORK/bench.log" --timeout 400 -- "$KVMM" --kernel "$KERNEL" --initrd "$WORK/bench.cpio" \
-	--mem 512M --disk "$WORK/disk.img,ro" --cmdline "panic=-1 loglevel=3" >/dev/null
-secs=$(tr -d '\r' <"$WORK/bench.log" | sed -n 's/^KVMM-READ \([0-9.]*\) \([0-9.]*\)$/\1 \2/p' | tail -n 1 |
-	awk '{print $2 - $1}')
-[ -n "$secs" ] || fail "the guest did not report its read time"
-guest_mbs=$(awk -v m="$MIB" -v s="$secs" 'BEGIN { printf "%.1f", m / s }')
-echo "blk-read: ${MIB} MiB sequential, host ${host_mbs} MB/s, guest via virtio-blk ${guest_mbs} MB/s, guest/host $(awk -v g="$guest_mbs" -v h="$host_mbs" 'BEGIN { printf "%.3f", g / h }')"
+# guest_read AIO: the guest's sequential read of the whole disk in MB/s, with that aio mode.
+guest_read() {
+	in_harness "$WORK/bench-$1.log" --timeout 400 -- "$KVMM" --kernel "$KERNEL" \
+		--initrd "$WORK/bench.cpio" --mem 512M --disk "$WORK/disk.img,ro,aio=$1" \
+		--cmdline "panic=-1 loglevel=3" >/dev/null
+	local secs
+	secs=$(tr -d '\r' <"$WORK/bench-$1.log" |
+		sed -n 's/^KVMM-READ \([0-9.]*\) \([0-9.]*\)$/\1 \2/p' | tail -n 1 | awk '{print $2 - $1}')
+	[ -n "$secs" ] || fail "the guest did not report its read time (aio=$1)"
+	awk -v m="$MIB" -v s="$secs" 'BEGIN { printf "%.1f", m / s }'
+}
+uring_mbs=$(guest_read io_uring)
+sync_mbs=$(guest_read sync)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+echo "blk-read: ${MIB} MiB sequential, host ${host_mbs} MB/s;" \
+	"guest via virtio-blk io_uring ${uring_mbs} MB/s (guest/host $(ratio "$uring_mbs" "$host_mbs")," \
+	"io_uring/sync $(ratio "$uring_mbs" "$sync_mbs")), synchronous ${sync_mbs} MB/s"

@@ -3,9 +3,14 @@
 # writes a file with a known pattern, and also writes the pattern raw at 1 MiB into /dev/vdb with
 # fsync; after the guest reboots the host finds those exact bytes in the image files. A read-only
 # disk (/dev/vdc) reads back its contents and refuses writes; serials reach /sys/block/*/serial.
-#   tests/boot/virtio-blk.sh KVMM WORKDIR
+# "sync" runs the requests synchronously (aio=sync) instead of through io_uring.
+#   tests/boot/virtio-blk.sh KVMM WORKDIR [io_uring|sync]
 source "$(dirname "$0")/lib.sh"
-KVMM=$1 WORK=$2
+KVMM=$1 WORK=$2 AIO=${3:-io_uring}
+case $AIO in
+io_uring | sync) ;;
+*) fail "aio mode '$AIO': want io_uring or sync" ;;
+esac
 mkdir -p "$WORK"
 distro_kernel
 
@@ -37,8 +42,8 @@ rm -f "$script"
 
 start=$(now_ms)
 in_harness "$WORK/blk.log" --timeout 240 --rw "$WORK" -- "$KVMM" --kernel "$KERNEL" --initrd "$WORK/blk.cpio" --mem 256M \
-	--disk "$WORK/fs.img,serial=kvmm-fs" --disk "$WORK/raw.img" \
-	--disk "$WORK/ro.img,ro,serial=kvmm-ro" \
+	--disk "$WORK/fs.img,serial=kvmm-fs,aio=$AIO" --disk "$WORK/raw.img,aio=$AIO" \
+	--disk "$WORK/ro.img,ro,serial=kvmm-ro,aio=$AIO" \
 	--cmdline "panic=-1 loglevel=4"
 log=$(tr -d '\r' <"$WORK/blk.log")
 grep -q '^KVMM-SERIALS kvmm-fs kvmm-ro$' <<<"$log" || fail "disk serials did not reach the guest"
@@ -55,4 +60,4 @@ if command -v debugfs >/dev/null; then
 	[ "$got" = "$want_md5" ] || fail "fs.img's /pattern does not hold the guest's bytes"
 fi
 cmp -s <(pattern) "$WORK/ro.img" || fail "the read-only image changed"
-echo "virtio-blk: ext4 file, raw pattern and read-only disk all check out ($(($(now_ms) - start)) ms wall)"
+echo "virtio-blk ($AIO): ext4 file, raw pattern and read-only disk all check out ($(($(now_ms) - start)) ms wall)"

@@ -240,6 +240,27 @@ START_TEST(test_guest_cmdline_netconsole_keeps_base)
 }
 END_TEST
 
+START_TEST(test_disk_keys)
+{
+	struct disk_option d;
+	ck_assert_int_eq(parse_disk("a.img", &d), 0);
+	ck_assert_str_eq(d.path, "a.img");
+	ck_assert(!d.ro && !d.sync_io && !d.serial);
+	free(d.path); /* the options keep it for the process's life; a test does not */
+	ck_assert_int_eq(parse_disk("b.img,ro,serial=S1,aio=sync", &d), 0);
+	ck_assert_str_eq(d.path, "b.img");
+	ck_assert_str_eq(d.serial, "S1");
+	ck_assert(d.ro && d.sync_io);
+	free(d.path);
+	ck_assert_int_eq(parse_disk("c.img,aio=io_uring", &d), 0);
+	ck_assert(!d.sync_io);
+	free(d.path);
+	ck_assert_int_eq(parse_disk("c.img,aio=threads", &d), -1);
+	ck_assert_int_eq(parse_disk("c.img,serial=", &d), -1);
+	ck_assert_int_eq(parse_disk(",ro", &d), -1);
+}
+END_TEST
+
 START_TEST(test_net_keys)
 {
 	struct net_option n;
@@ -293,7 +314,8 @@ static Suite *options_suite(void)
 	tcase_add_test(tc, test_guest_cmdline_netconsole_keeps_base);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("parse_net");
+	tc = tcase_create("parse_disk_net");
+	tcase_add_test(tc, test_disk_keys);
 	tcase_add_test(tc, test_net_keys);
 	tcase_add_test(tc, test_net_rejects);
 	suite_add_tcase(s, tc);

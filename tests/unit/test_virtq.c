@@ -136,6 +136,34 @@ START_TEST(test_chain_read_then_write)
 }
 END_TEST
 
+/* A request's data as iovecs straight into guest memory: pieces in order, offsets honoured,
+ * all-or-nothing when the range runs past the chain or needs more pieces than allowed. */
+START_TEST(test_chain_iov)
+{
+	desc(0, DATA, 16, VIRTQ_DESC_F_NEXT, 1);
+	desc(1, DATA + 0x100, 100, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
+	desc(2, DATA + 0x200, 50, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 3);
+	desc(3, DATA + 0x300, 1, VIRTQ_DESC_F_WRITE, 0);
+	offer(0);
+	ck_assert_int_eq(virtq_pop(&vq, &chain), 1);
+	struct iovec iov[4];
+	/* Writable bytes 10..149: the tail of the first writable buffer and all of the second. */
+	ck_assert_int_eq(virtq_chain_iov(&vq, &chain, true, 10, 140, iov, 4), 2);
+	ck_assert_ptr_eq(iov[0].iov_base, gmem_ptr(&mem, DATA + 0x100 + 10, 90));
+	ck_assert_uint_eq(iov[0].iov_len, 90);
+	ck_assert_ptr_eq(iov[1].iov_base, gmem_ptr(&mem, DATA + 0x200, 50));
+	ck_assert_uint_eq(iov[1].iov_len, 50);
+	/* The readable side is only the 16-byte header. */
+	ck_assert_int_eq(virtq_chain_iov(&vq, &chain, false, 0, 16, iov, 4), 1);
+	ck_assert_uint_eq(iov[0].iov_len, 16);
+	ck_assert_int_eq(virtq_chain_iov(&vq, &chain, false, 0, 17, iov, 4), -1);
+	ck_assert_int_eq(virtq_chain_iov(&vq, &chain, true, 0, 152, iov, 4), -1);
+	ck_assert_int_eq(virtq_chain_iov(&vq, &chain, true, 0, 151, iov, 2), -1); /* 3 pieces */
+	ck_assert_int_eq(virtq_chain_iov(&vq, &chain, true, 0, 151, iov, 3), 3);
+	ck_assert_int_eq(virtq_chain_iov(&vq, &chain, true, 0, 0, iov, 3), -1);
+}
+END_TEST
+
 START_TEST(test_push_publishes_used)
 {
 	desc(2, DATA, 8, VIRTQ_DESC_F_WRITE, 0);
@@ -345,6 +373,7 @@ int main(void)
 	tcase_add_test(tc, test_enable_checks);
 	tcase_add_test(tc, test_empty_ring);
 	tcase_add_test(tc, test_chain_read_then_write);
+	tcase_add_test(tc, test_chain_iov);
 	tcase_add_test(tc, test_push_publishes_used);
 	tcase_add_test(tc, test_index_wraparound);
 	tcase_add_test(tc, test_indirect);
