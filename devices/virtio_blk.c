@@ -90,6 +90,15 @@ static void req_done(struct virtio_blk *blk, struct blk_req *req, uint8_t status
 	req->busy = false;
 }
 
+/* The ring has an entry per queue slot, so it fills only if a batch outruns submission. */
+static struct io_uring_sqe *get_sqe(struct virtio_blk *blk)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&blk->ring);
+	if (!sqe && io_uring_submit(&blk->ring) >= 0)
+		sqe = io_uring_get_sqe(&blk->ring);
+	return sqe;
+}
+
 /* Reads and writes go straight between the image and guest memory: iovecs over the chain's
  * buffers, through io_uring when we have one. Returns a status, or -1 once submitted. */
 static int start_rw(struct virtio_blk *blk, struct virtq *vq, const struct virtq_chain *c,
@@ -112,7 +121,9 @@ static int start_rw(struct virtio_blk *blk, struct virtq *vq, const struct virtq
 	req->written = out ? 0 : (uint32_t)len;
 	off_t pos = (off_t)(h->sector * SECTOR);
 	if (blk->uring) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&blk->ring);
+		struct io_uring_sqe *sqe = get_sqe(blk);
+		if (!sqe)
+			return S_IOERR;
 		if (out)
 			io_uring_prep_writev(sqe, blk->fd, req->iov, (unsigned)req->niov, pos);
 		else
@@ -161,7 +172,9 @@ static int start(struct virtio_blk *blk, struct virtq *vq, const struct virtq_ch
 	case T_FLUSH:
 		/* Acknowledged only once the data is on stable storage. */
 		if (blk->uring) {
-			struct io_uring_sqe *sqe = io_uring_get_sqe(&blk->ring);
+			struct io_uring_sqe *sqe = get_sqe(blk);
+			if (!sqe)
+				return S_IOERR;
 			io_uring_prep_fsync(sqe, blk->fd, IORING_FSYNC_DATASYNC);
 			io_uring_sqe_set_data(sqe, req);
 			req->len = 0;
