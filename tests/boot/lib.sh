@@ -33,13 +33,23 @@ test_initramfs() {
 
 # in_harness LOG ARGS...: runs kvm-run ARGS (stdin /dev/null), showing its output and keeping it
 # in LOG; the test fails unless the command exits 0.
+# Under the outer guest's emulated SVM the inner guest now and then takes a double fault on the
+# first instruction of its syscall entry (seen once in four 64 MiB TCP runs here): a fault no
+# device model can cause, so that one signature is retried once, and said so.
 in_harness() {
-	local log=$1 rc
+	local log=$1 rc try
 	shift
-	set +e
-	"$HARNESS" "$@" </dev/null 2>&1 | tee "$log"
-	rc=${PIPESTATUS[0]}
-	set -e
+	for try in 1 2; do
+		set +e
+		"$HARNESS" "$@" </dev/null 2>&1 | tee "$log"
+		rc=${PIPESTATUS[0]}
+		set -e
+		# With panic=-1 such a guest reboots and kvmm exits 0, so look whatever the status.
+		[ "$try" -eq 1 ] && grep -qa 'RIP: 0010:entry_SYSCALL_64+0x0/' "$log" &&
+			grep -qa 'double fault:' "$log" || break
+		echo "in_harness: guest double fault at its syscall entry (emulated SVM), retrying once" >&2
+		cp "$log" "$log.first"
+	done
 	[ "$rc" -eq 0 ] || fail "exit status $rc through the harness, expected 0 (log: $log)"
 }
 
