@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--ext4)
 		ext4=${2:?--ext4 needs a size in MiB}
-		[[ "$ext4" =~ ^[0-9]+$ ]] && [ "$ext4" -ge 8 ] || die "--ext4 '$ext4': expected a size in MiB, at least 8"
+		{ [[ "$ext4" =~ ^[0-9]+$ ]] && [ "$ext4" -ge 8 ]; } || die "--ext4 '$ext4': expected a size in MiB, at least 8"
 		shift 2
 		;;
 	--script) script=${2:?--script needs a file}; shift 2 ;;

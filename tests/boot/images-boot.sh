@@ -5,10 +5,12 @@
 #   disk         kvmm-kernel with the ext4 image as root (root=/dev/vda rw, no initramfs); the
 #                guest writes a file there that the host then reads back from the image
 #   distro       the stock Debian kernel + the initramfs holding its virtio modules
+#   net          kvmm-kernel + initramfs with a virtio-net NIC on a TAP (in a network namespace
+#                of its own): init brings eth0 up with kvmm.ip=, and the guest pings the host end
 # The command comes from `kvmm.run=` on the kernel command line, as a user would give it. Each
 # prints its boot-to-marker time: the guest's uptime at the marker, and the wall time of the
 # whole harness run.
-#   tests/boot/images-boot.sh KVMM WORKDIR kvmm-kernel|disk|distro
+#   tests/boot/images-boot.sh KVMM WORKDIR kvmm-kernel|disk|distro|net
 source "$(dirname "$0")/lib.sh"
 KVMM=${1:?usage: images-boot.sh KVMM WORKDIR kvmm-kernel|disk|distro} WORK=${2:?} MODE=${3:?}
 mkdir -p "$WORK"
@@ -44,18 +46,40 @@ disk)
 	run="echo $nonce >/kvmm-written; $marker"
 	rootargs="root=/dev/vda rw"
 	;;
+net)
+	kernel=$(image kernel kernel)
+	args+=(--kernel "$kernel" --initrd "$(image initramfs initramfs)" --net tap=kvmmimg0)
+	run="ping -c 2 -W 5 10.0.2.1 >/dev/null && echo KVMM-PING-OK; $marker"
+	run+=" ip=\$(ip -4 -o addr show dev eth0 | awk '{print \$4}')"
+	rootargs="kvmm.ip=10.0.2.15/24"
+	;;
 distro)
 	kernel=$(image distro_kernel distro)
 	args+=(--kernel "$kernel" --initrd "$(image distro_initramfs distro)")
 	run=$marker
 	;;
-*) fail "unknown mode '$MODE' (kvmm-kernel, disk, distro)" ;;
+*) fail "unknown mode '$MODE' (kvmm-kernel, disk, distro, net)" ;;
 esac
 args+=(--cmdline "${rootargs:-} panic=-1 loglevel=4 kvmm.run=\"$run\"")
 
 log=$WORK/$MODE.log
 start=$(now_ms)
-in_harness "$log" --timeout 400 --rw "$WORK" -- "$KVMM" "${args[@]}"
+if [ "$MODE" = net ]; then
+	# The TAP's host end, 10.0.2.1, lives in a namespace of its own: nothing leaves the machine.
+	host=$WORK/net-host.sh
+	# shellcheck disable=SC2016 # $ns and $$ are the host script's
+	{
+		echo 'set -e; ns=kvmm-images-$$; ip netns add $ns; trap "ip netns del $ns" EXIT'
+		echo 'ip netns exec $ns sh -c "ip link set lo up && ip tuntap add dev kvmmimg0 mode tap &&'
+		echo '	ip addr add 10.0.2.1/24 dev kvmmimg0 && ip link set kvmmimg0 up"'
+		printf 'ip netns exec $ns'
+		printf ' %q' "$KVMM" "${args[@]}"
+		printf ' </dev/null\n'
+	} >"$host"
+	in_harness "$log" --timeout 400 --rw "$WORK" -- bash "$host"
+else
+	in_harness "$log" --timeout 400 --rw "$WORK" -- "$KVMM" "${args[@]}"
+fi
 elapsed=$(($(now_ms) - start))
 line=$(tr -d '\r' <"$log" | grep -m1 '^KVMM-MARKER ') || fail "guest never printed its marker"
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
@@ -64,6 +88,11 @@ field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
 [ "$(field virtio)" -ge 1 ] 2>/dev/null || fail "guest found no virtio device: $line"
 uptime=$(field uptime)
 [ -n "$uptime" ] || fail "no uptime in the marker: $line"
+if [ "$MODE" = net ]; then
+	grep -q '^KVMM-PING-OK' <(tr -d '\r' <"$log") || fail "the guest could not ping the host end of its TAP"
+	[ "$(field ip)" = 10.0.2.15/24 ] || fail "eth0 has address '$(field ip)', kvmm.ip= said 10.0.2.15/24: $line"
+	echo "images-boot: net: init gave eth0 10.0.2.15/24 from kvmm.ip= and the guest pinged the host"
+fi
 if [ "$MODE" = disk ]; then
 	[ "$(field root)" = ext4 ] || fail "root filesystem is '$(field root)', expected ext4: $line"
 	command -v debugfs >/dev/null || fail "debugfs not found (apt-get install e2fsprogs)"

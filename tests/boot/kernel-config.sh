@@ -42,7 +42,7 @@ check() {
 				bad=1
 			fi
 		elif ! grep -qxF "CONFIG_$sym=$val" "$config"; then
-			echo "CONFIG_$sym: fragment says $val, .config has $(grep -E "^(# )?CONFIG_$sym[= ]" "$config" || echo nothing)"
+			echo "CONFIG_$sym: fragment says $val, .config has $(grep -E "^(# )?CONFIG_${sym}[= ]" "$config" || echo nothing)"
 			bad=1
 		fi
 	done <"$frag"
