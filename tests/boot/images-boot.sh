@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The guest images of images/kvmm-images boot under kvmm and reach their marker:
 #   kvmm-kernel  kvmm-kernel + the busybox initramfs (builds the kernel first if it is not
-#                cached: ~8 min on 2 cores)
+#                cached: 3.5 min on 2 cores)
 #   disk         kvmm-kernel with the ext4 image as root (root=/dev/vda rw, no initramfs); the
 #                guest writes a file there that the host then reads back from the image
 #   distro       the stock Debian kernel + the initramfs holding its virtio modules
