@@ -205,6 +205,7 @@ enum {
 	OPT_NO_RNG,
 	OPT_DISK,
 	OPT_NET,
+	OPT_TRANSPORT,
 };
 
 /* Long options may also be written with one dash, which gives QEMU's spellings for free. */
@@ -221,6 +222,7 @@ static const struct option long_options[] = {
     {"rng", no_argument, NULL, OPT_RNG},
     {"disk", required_argument, NULL, OPT_DISK},
     {"net", required_argument, NULL, OPT_NET},
+    {"transport", required_argument, NULL, OPT_TRANSPORT},
     {"no-rng", no_argument, NULL, OPT_NO_RNG},
     {"help", no_argument, NULL, OPT_HELP},
     {"h", no_argument, NULL, OPT_HELP},
@@ -287,6 +289,14 @@ int options_parse(struct options *opts, int argc, char **argv)
 			break;
 		case OPT_NO_RNG:
 			opts->rng = false;
+			break;
+		case OPT_TRANSPORT:
+			if (strcmp(optarg, "pci") == 0 || strcmp(optarg, "mmio") == 0) {
+				opts->mmio = strcmp(optarg, "mmio") == 0;
+			} else {
+				log_error("--transport '%s': must be pci or mmio", optarg);
+				return -1;
+			}
 			break;
 		case OPT_HELP:
 			opts->help = true;
@@ -355,6 +365,11 @@ void options_usage(FILE *out)
 	    "  --cpus N          vCPUs, 1 to the host's KVM limit; default 1 (-smp)\n"
 	    "  --disk PATH[,ro][,serial=ID][,aio=io_uring|sync]\n"
 	    "                    raw image as a virtio-blk disk (/dev/vda, vdb, ...); repeatable\n"
+	    "  --net tap=NAME[,mac=MAC][,vhost=on|off]\n"
+	    "                    virtio-net NIC on a TAP interface; repeatable\n"
+	    "  --transport pci|mmio\n"
+	    "                    how virtio devices appear: PCI (default) or virtio-mmio, for\n"
+	    "                    kernels with VIRTIO_MMIO_CMDLINE_DEVICES\n"
 	    "  --rng, --no-rng   a virtio-rng device fed from getrandom(); on by default\n"
 	    "  --kvm-device PATH KVM device, default " KVMM_DEFAULT_KVM "\n"
 	    "  -v, --verbose     report unhandled guest I/O and other debugging details\n"

@@ -39,6 +39,7 @@ struct options {
 	int cpus;
 	int verbose;
 	bool rng;
+	bool mmio; /* --transport mmio */
 	int ndisks;
 	struct disk_option disks[KVMM_MAX_DISKS];
 	int nnics;

@@ -9,7 +9,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "devices/virtio_pci.h"
+#include "devices/virtio.h"
 #include "vmm/log.h"
 
 int vhost_net_open(struct vhost_net *vh, const char *tap, const struct guest_mem *mem)

@@ -86,7 +86,7 @@ static void req_done(struct virtio_blk *blk, struct blk_req *req, uint8_t status
 	if (req->status)
 		*req->status = status;
 	uint32_t written = status == S_OK ? req->written : 0;
-	virtq_push(&blk->vp.vqs[0], req->head, written + (req->status ? 1 : 0));
+	virtq_push(&blk->vd.vqs[0], req->head, written + (req->status ? 1 : 0));
 	req->busy = false;
 }
 
@@ -196,10 +196,10 @@ static int start(struct virtio_blk *blk, struct virtq *vq, const struct virtq_ch
 	}
 }
 
-static void blk_queue_notify(void *dev, struct virtio_pci *vp, unsigned q)
+static void blk_queue_notify(void *dev, struct virtio_dev *vd, unsigned q)
 {
 	struct virtio_blk *blk = dev;
-	struct virtq *vq = &vp->vqs[q];
+	struct virtq *vq = &vd->vqs[q];
 	static __thread struct virtq_chain chain;
 	int r;
 	bool done = false;
@@ -228,16 +228,16 @@ static void blk_queue_notify(void *dev, struct virtio_pci *vp, unsigned q)
 	if (blk->uring && io_uring_sq_ready(&blk->ring) && io_uring_submit(&blk->ring) < 0)
 		log_warn("virtio-blk: io_uring_submit: %s", strerror(errno));
 	if (r < 0)
-		virtio_pci_needs_reset(vp);
+		virtio_needs_reset(vd);
 	else if (done)
-		virtio_pci_notify_queue(vp, q);
+		virtio_notify_queue(vd, q);
 }
 
 /* io_uring finished requests; the I/O thread runs this when its eventfd fires. */
 static void blk_completions(void *opaque)
 {
 	struct virtio_blk *blk = opaque;
-	pthread_mutex_lock(&blk->vp.lock);
+	pthread_mutex_lock(&blk->vd.lock);
 	struct io_uring_cqe *cqe;
 	unsigned head, n = 0;
 	io_uring_for_each_cqe(&blk->ring, head, cqe)
@@ -250,8 +250,8 @@ static void blk_completions(void *opaque)
 	}
 	io_uring_cq_advance(&blk->ring, n);
 	if (n)
-		virtio_pci_notify_queue(&blk->vp, 0);
-	pthread_mutex_unlock(&blk->vp.lock);
+		virtio_notify_queue(&blk->vd, 0);
+	pthread_mutex_unlock(&blk->vd.lock);
 }
 
 /* A reset must not leave I/O running into buffers the driver has taken back: wait for every
@@ -290,8 +290,7 @@ static const struct virtio_device_ops blk_ops = {
 	 (1ULL << VIRTIO_BLK_F_WRITE_ZEROES))
 
 int virtio_blk_init(struct virtio_blk *blk, const char *path, bool ro, const char *serial,
-		    bool sync_io, struct kvm *kvm, const struct guest_mem *mem, struct pci_bus *pci,
-		    struct io_thread *io)
+		    bool sync_io, const struct guest_mem *mem, struct io_thread *io)
 {
 	memset(blk, 0, sizeof(*blk));
 	blk->ro = ro;
@@ -315,11 +314,11 @@ int virtio_blk_init(struct virtio_blk *blk, const char *path, bool ro, const cha
 		log_error("--disk %s: out of memory", path);
 		return -1;
 	}
-	if (virtio_pci_init(&blk->vp, "virtio-blk", &blk_ops, blk, kvm, mem, pci, io) < 0)
+	if (virtio_dev_init(&blk->vd, "virtio-blk", &blk_ops, blk, mem, io) < 0)
 		return -1;
 	if (ro)
-		blk->vp.device_features =
-		    (blk->vp.device_features & ~BLK_RO_DROPS) | (1ULL << VIRTIO_BLK_F_RO);
+		blk->vd.device_features =
+		    (blk->vd.device_features & ~BLK_RO_DROPS) | (1ULL << VIRTIO_BLK_F_RO);
 	/* io_uring may be refused (a seccomp profile, kernel.io_uring_disabled): then requests
 	 * run synchronously on the I/O thread, which is correct, only slower. */
 	if (!sync_io) {
@@ -351,7 +350,7 @@ void virtio_blk_destroy(struct virtio_blk *blk)
 	blk->uring = false;
 	if (blk->uring_fd >= 0)
 		close(blk->uring_fd);
-	virtio_pci_destroy(&blk->vp);
+	virtio_dev_destroy(&blk->vd);
 	if (blk->fd >= 0)
 		close(blk->fd);
 	free(blk->zeroes);

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "devices/virtio_pci.h"
+#include "devices/virtio.h"
 
 #define VIRTIO_BLK_SERIAL_MAX 20
 #define VIRTIO_BLK_SEG_MAX    126 /* data segments per request, as advertised */
@@ -27,7 +27,7 @@ struct blk_req {
 };
 
 struct virtio_blk {
-	struct virtio_pci vp;
+	struct virtio_dev vd;
 	int fd;
 	bool ro;
 	uint64_t capacity; /* 512-byte sectors */
@@ -43,6 +43,5 @@ struct virtio_blk {
 /* Opens path (read-only when ro) and adds the device; sync_io skips io_uring. Returns 0, or -1
  * after a one-line error naming the path. */
 int virtio_blk_init(struct virtio_blk *blk, const char *path, bool ro, const char *serial,
-		    bool sync_io, struct kvm *kvm, const struct guest_mem *mem, struct pci_bus *pci,
-		    struct io_thread *io);
+		    bool sync_io, const struct guest_mem *mem, struct io_thread *io);
 void virtio_blk_destroy(struct virtio_blk *blk);

@@ -91,13 +91,13 @@ static void net_config_read(void *dev, unsigned offset, uint8_t *data, unsigned 
 
 static bool mergeable(const struct virtio_net *net)
 {
-	return net->vp.driver_features & (1ULL << VIRTIO_NET_F_MRG_RXBUF);
+	return net->vd.driver_features & (1ULL << VIRTIO_NET_F_MRG_RXBUF);
 }
 
 /* Delivers the pending packet once enough guest buffers are held; true when it went out. */
 static bool rx_deliver(struct virtio_net *net)
 {
-	struct virtq *vq = &net->vp.vqs[RXQ];
+	struct virtq *vq = &net->vd.vqs[RXQ];
 	while (net->held_bytes < net->rx_len) {
 		if (net->nheld == VIRTIO_NET_MAX_HELD || (net->nheld > 0 && !mergeable(net))) {
 			/* The guest's buffers cannot hold it: only a driver that negotiated
@@ -109,7 +109,7 @@ static bool rx_deliver(struct virtio_net *net)
 		}
 		int r = virtq_pop(vq, &net->held[net->nheld]);
 		if (r < 0) {
-			virtio_pci_needs_reset(&net->vp);
+			virtio_needs_reset(&net->vd);
 			return false;
 		}
 		if (r == 0)
@@ -136,8 +136,8 @@ static bool rx_deliver(struct virtio_net *net)
 /* Moves packets from the TAP to the guest until either runs dry. Transport locked. */
 static void rx_pump(struct virtio_net *net)
 {
-	struct virtio_pci *vp = &net->vp;
-	if (!vp->vqs[RXQ].ready || (vp->status & VIRTIO_STATUS_NEEDS_RESET)) {
+	struct virtio_dev *vd = &net->vd;
+	if (!vd->vqs[RXQ].ready || (vd->status & VIRTIO_STATUS_NEEDS_RESET)) {
 		/* Nowhere to deliver yet: the first receive kick resumes reading. */
 		net->rx_paused = true;
 		io_thread_pause_fd(net->io, net->tap_fd, true);
@@ -162,12 +162,12 @@ static void rx_pump(struct virtio_net *net)
 		delivered = true;
 	}
 	if (delivered)
-		virtio_pci_notify_queue(vp, RXQ);
+		virtio_notify_queue(vd, RXQ);
 }
 
 static void tx_pump(struct virtio_net *net)
 {
-	struct virtq *vq = &net->vp.vqs[TXQ];
+	struct virtq *vq = &net->vd.vqs[TXQ];
 	static __thread struct virtq_chain chain;
 	int r;
 	bool sent = false;
@@ -183,15 +183,15 @@ static void tx_pump(struct virtio_net *net)
 		sent = true;
 	}
 	if (r < 0)
-		virtio_pci_needs_reset(&net->vp);
+		virtio_needs_reset(&net->vd);
 	else if (sent)
-		virtio_pci_notify_queue(&net->vp, TXQ);
+		virtio_notify_queue(&net->vd, TXQ);
 }
 
-static void net_queue_notify(void *dev, struct virtio_pci *vp, unsigned q)
+static void net_queue_notify(void *dev, struct virtio_dev *vd, unsigned q)
 {
 	struct virtio_net *net = dev;
-	(void)vp;
+	(void)vd;
 	if (net->vhost.running)
 		return; /* a kick that reached the I/O thread just before vhost took the rings */
 	if (q == TXQ) {
@@ -210,33 +210,33 @@ static void net_queue_notify(void *dev, struct virtio_pci *vp, unsigned q)
 static void route_to_vhost(struct virtio_net *net, bool vhost)
 {
 	for (unsigned q = 0; q < VHOST_NET_QUEUES; q++)
-		io_thread_pause_fd(net->io, net->vp.kick_fd[q], vhost);
+		io_thread_pause_fd(net->io, net->vd.kick_fd[q], vhost);
 	io_thread_pause_fd(net->io, net->tap_fd, vhost);
 	net->rx_paused = vhost;
 }
 
-static void net_driver_ok(void *dev, struct virtio_pci *vp)
+static void net_driver_ok(void *dev, struct virtio_dev *vd)
 {
 	struct virtio_net *net = dev;
 	if (!net->use_vhost)
 		return;
-	if (!vp->vqs[RXQ].ready || !vp->vqs[TXQ].ready) {
+	if (!vd->vqs[RXQ].ready || !vd->vqs[TXQ].ready) {
 		log_warn("virtio-net: driver started without both queues; vhost stays off");
 		return;
 	}
 	/* Buffers held for a packet are still the driver's: vhost takes them again from the
 	 * available ring, and the packet itself is dropped, as a NIC that is just coming up may. */
 	uint16_t base[VHOST_NET_QUEUES] = {
-	    [RXQ] = (uint16_t)(vp->vqs[RXQ].last_avail - net->nheld),
-	    [TXQ] = vp->vqs[TXQ].last_avail,
+	    [RXQ] = (uint16_t)(vd->vqs[RXQ].last_avail - net->nheld),
+	    [TXQ] = vd->vqs[TXQ].last_avail,
 	};
 	net->nheld = 0;
 	net->held_bytes = 0;
 	net->rx_len = 0;
 	route_to_vhost(net, true);
-	int kick[VHOST_NET_QUEUES] = {vp->kick_fd[RXQ], vp->kick_fd[TXQ]};
-	if (vhost_net_start(&net->vhost, vp->mem, vp->vqs, base, kick,
-			    vp->driver_features & NET_VHOST_FEATURES, net->tap_fd) < 0) {
+	int kick[VHOST_NET_QUEUES] = {vd->kick_fd[RXQ], vd->kick_fd[TXQ]};
+	if (vhost_net_start(&net->vhost, vd->mem, vd->vqs, base, kick,
+			    vd->driver_features & NET_VHOST_FEATURES, net->tap_fd) < 0) {
 		log_warn("virtio-net: carrying on without vhost");
 		route_to_vhost(net, false);
 	}
@@ -258,19 +258,19 @@ static void net_reset(void *dev)
 static void tap_readable(void *opaque)
 {
 	struct virtio_net *net = opaque;
-	pthread_mutex_lock(&net->vp.lock);
+	pthread_mutex_lock(&net->vd.lock);
 	if (!net->vhost.running)
 		rx_pump(net);
-	pthread_mutex_unlock(&net->vp.lock);
+	pthread_mutex_unlock(&net->vd.lock);
 }
 
 /* vhost-net used buffers and wants the driver told: it already applied EVENT_IDX. */
 static void vhost_call(void *opaque)
 {
 	struct virtio_kick *call = opaque;
-	pthread_mutex_lock(&call->vp->lock);
-	virtio_pci_interrupt_queue(call->vp, call->q);
-	pthread_mutex_unlock(&call->vp->lock);
+	pthread_mutex_lock(&call->vd->lock);
+	virtio_interrupt_queue(call->vd, call->q);
+	pthread_mutex_unlock(&call->vd->lock);
 }
 
 static const struct virtio_device_ops net_ops = {
@@ -289,8 +289,7 @@ static const struct virtio_device_ops net_ops = {
 };
 
 int virtio_net_init(struct virtio_net *net, const char *tap, const uint8_t *mac, bool vhost,
-		    struct kvm *kvm, const struct guest_mem *mem, struct pci_bus *pci,
-		    struct io_thread *io)
+		    const struct guest_mem *mem, struct io_thread *io)
 {
 	memset(net, 0, sizeof(*net));
 	net->io = io;
@@ -316,14 +315,14 @@ int virtio_net_init(struct virtio_net *net, const char *tap, const uint8_t *mac,
 		log_error("--net tap=%s: out of memory", tap);
 		return -1;
 	}
-	if (virtio_pci_init(&net->vp, "virtio-net", &net_ops, net, kvm, mem, pci, io) < 0)
+	if (virtio_dev_init(&net->vd, "virtio-net", &net_ops, net, mem, io) < 0)
 		return -1;
 	if (vhost) {
 		net->use_vhost = true;
 		if (vhost_net_open(&net->vhost, tap, mem) < 0)
 			return -1;
 		for (unsigned q = 0; q < VHOST_NET_QUEUES; q++) {
-			net->vhost_call[q] = (struct virtio_kick){&net->vp, q};
+			net->vhost_call[q] = (struct virtio_kick){&net->vd, q};
 			if (io_thread_watch(io, net->vhost.call_fd[q], vhost_call,
 					    &net->vhost_call[q], true) < 0)
 				return -1;
@@ -335,7 +334,7 @@ int virtio_net_init(struct virtio_net *net, const char *tap, const uint8_t *mac,
 void virtio_net_destroy(struct virtio_net *net)
 {
 	vhost_net_close(&net->vhost);
-	virtio_pci_destroy(&net->vp);
+	virtio_dev_destroy(&net->vd);
 	if (net->tap_fd >= 0)
 		close(net->tap_fd);
 	free(net->rx_pkt);

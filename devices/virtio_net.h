@@ -8,13 +8,13 @@
 #include <stdint.h>
 
 #include "devices/vhost_net.h"
-#include "devices/virtio_pci.h"
+#include "devices/virtio.h"
 
 #define VIRTIO_NET_MAX_PACKET (65550 + 12)
 #define VIRTIO_NET_MAX_HELD   64
 
 struct virtio_net {
-	struct virtio_pci vp;
+	struct virtio_dev vd;
 	struct io_thread *io;
 	int tap_fd;
 	uint8_t mac[6];
@@ -37,8 +37,7 @@ struct virtio_net {
  * kernel's vhost-net for the data path. Returns 0, or -1 after a one-line error saying what to
  * do. */
 int virtio_net_init(struct virtio_net *net, const char *tap, const uint8_t *mac, bool vhost,
-		    struct kvm *kvm, const struct guest_mem *mem, struct pci_bus *pci,
-		    struct io_thread *io);
+		    const struct guest_mem *mem, struct io_thread *io);
 void virtio_net_destroy(struct virtio_net *net);
 /* Opens (or creates) the TAP; used by the CLI to check it before KVM is touched. */
 int virtio_net_open_tap(const char *name);

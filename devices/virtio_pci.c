@@ -1,9 +1,7 @@
 #include "virtio_pci.h"
 
-#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include "vmm/le.h"
 #include "vmm/log.h"
@@ -33,7 +31,7 @@ enum { CFG_COMMON = 1, CFG_NOTIFY = 2, CFG_ISR = 3, CFG_DEVICE = 4 };
 
 static unsigned nvectors(const struct virtio_pci *vp)
 {
-	return vp->ops->nqueues + 1;
+	return vp->vd->ops->nqueues + 1;
 }
 
 /* --- interrupts ------------------------------------------------------------------------- */
@@ -70,7 +68,7 @@ static void msix_deliver_pending(struct virtio_pci *vp)
 /* INTx: the line stays asserted while ISR has bits set; reading ISR clears both. */
 static void intx_update(struct virtio_pci *vp)
 {
-	bool level = vp->isr != 0 && !(msix_control(vp) & MSIX_CTRL_ENABLE) &&
+	bool level = vp->vd->isr != 0 && !(msix_control(vp) & MSIX_CTRL_ENABLE) &&
 		     !(le_get(&vp->pci.cfg[PCI_COMMAND], 2) & PCI_COMMAND_INTX_DISABLE);
 	if (level != vp->intx_level) {
 		vp->intx_level = level;
@@ -78,127 +76,62 @@ static void intx_update(struct virtio_pci *vp)
 	}
 }
 
-static void raise_interrupt(struct virtio_pci *vp, uint8_t isr_bit, uint16_t vector)
+static void pci_interrupt(struct virtio_dev *vd, uint8_t isr_bit, unsigned q)
 {
-	vp->isr |= isr_bit;
+	struct virtio_pci *vp = vd->transport_data;
 	if (msix_control(vp) & MSIX_CTRL_ENABLE)
-		msix_fire(vp, vector);
+		msix_fire(vp,
+			  isr_bit == VIRTIO_ISR_CONFIG ? vp->config_vector : vp->queue_vector[q]);
 	else
 		intx_update(vp);
 }
 
-void virtio_pci_notify_queue(struct virtio_pci *vp, unsigned q)
+/* A driver reset also forgets which vectors the driver chose. */
+static void pci_driver_reset(struct virtio_dev *vd)
 {
-	if (q < vp->ops->nqueues && virtq_should_notify(&vp->vqs[q]))
-		virtio_pci_interrupt_queue(vp, q);
-}
-
-void virtio_pci_interrupt_queue(struct virtio_pci *vp, unsigned q)
-{
-	if (q < vp->ops->nqueues)
-		raise_interrupt(vp, 1, vp->queue_vector[q]);
-}
-
-void virtio_pci_needs_reset(struct virtio_pci *vp)
-{
-	if (vp->status & VIRTIO_STATUS_NEEDS_RESET)
-		return;
-	log_warn("%s: malformed virtqueue from the guest; device needs reset", vp->pci.name);
-	vp->status |= VIRTIO_STATUS_NEEDS_RESET;
-	vp->config_generation++;
-	raise_interrupt(vp, 2, vp->config_vector);
-}
-
-/* --- reset and feature negotiation --------------------------------------------------------- */
-
-static void reset_locked(struct virtio_pci *vp)
-{
-	vp->driver_features = 0;
+	struct virtio_pci *vp = vd->transport_data;
 	vp->device_feature_select = vp->driver_feature_select = 0;
-	vp->status = vp->isr = 0;
-	vp->queue_select = 0;
 	vp->config_vector = VIRTIO_NO_VECTOR;
-	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
-		virtq_reset(&vp->vqs[q]);
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		vp->queue_vector[q] = VIRTIO_NO_VECTOR;
-		vp->queue_size[q] = vp->ops->queue_max;
-		vp->queue_desc[q] = vp->queue_driver[q] = vp->queue_device[q] = 0;
-	}
 	vp->msix_pending = 0;
 	intx_update(vp);
-	if (vp->ops->reset)
-		vp->ops->reset(vp->dev);
 }
 
-void virtio_pci_reset(struct virtio_pci *vp)
+/* Power-on: every MSI-X entry masked. */
+static void pci_power_on(struct virtio_dev *vd)
 {
-	pthread_mutex_lock(&vp->lock);
-	reset_locked(vp);
+	struct virtio_pci *vp = vd->transport_data;
 	for (unsigned v = 0; v <= VIRTIO_MAX_QUEUES; v++)
 		vp->msix[v] = (struct msix_entry){.ctrl = MSIX_ENTRY_MASKED};
-	pthread_mutex_unlock(&vp->lock);
-}
-
-static void write_status(struct virtio_pci *vp, uint8_t status)
-{
-	if (status == 0) {
-		reset_locked(vp);
-		return;
-	}
-	/* FEATURES_OK sticks only for a subset of what we offer that includes VERSION_1: this
-	 * transport has no legacy interface. */
-	if ((status & VIRTIO_STATUS_FEATURES_OK) && !(vp->status & VIRTIO_STATUS_FEATURES_OK)) {
-		bool ok = !(vp->driver_features & ~vp->device_features) &&
-			  (vp->driver_features & (1ULL << VIRTIO_F_VERSION_1));
-		if (!ok)
-			status &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
-	}
-	uint8_t old = vp->status;
-	vp->status = (uint8_t)(status | (vp->status & VIRTIO_STATUS_NEEDS_RESET));
-	if ((vp->status & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK) &&
-	    !(vp->status & VIRTIO_STATUS_NEEDS_RESET) && vp->ops->driver_ok)
-		vp->ops->driver_ok(vp->dev, vp);
-}
-
-static void enable_queue(struct virtio_pci *vp, unsigned q)
-{
-	struct virtq *vq = &vp->vqs[q];
-	vq->size = vp->queue_size[q];
-	vq->desc_gpa = vp->queue_desc[q];
-	vq->avail_gpa = vp->queue_driver[q];
-	vq->used_gpa = vp->queue_device[q];
-	vq->event_idx = vp->driver_features & (1ULL << VIRTIO_F_EVENT_IDX);
-	vq->indirect = vp->driver_features & (1ULL << VIRTIO_F_INDIRECT_DESC);
-	if (!virtq_enable(vq))
-		virtio_pci_needs_reset(vp);
 }
 
 /* --- common configuration ------------------------------------------------------------------ */
 
 static uint64_t common_read(struct virtio_pci *vp, unsigned off, unsigned len)
 {
-	unsigned q = vp->queue_select;
-	bool qvalid = q < vp->ops->nqueues;
+	struct virtio_dev *vd = vp->vd;
+	unsigned q = vd->queue_select;
+	bool qvalid = q < vd->ops->nqueues;
 	uint8_t buf[COMMON_LEN] = {0};
 	le_put(&buf[0x00], vp->device_feature_select, 4);
-	if (vp->device_feature_select < 2)
-		le_put(&buf[0x04], vp->device_features >> (32 * vp->device_feature_select), 4);
+	le_put(&buf[0x04], virtio_device_features_word(vd, vp->device_feature_select), 4);
 	le_put(&buf[0x08], vp->driver_feature_select, 4);
 	if (vp->driver_feature_select < 2)
-		le_put(&buf[0x0c], vp->driver_features >> (32 * vp->driver_feature_select), 4);
+		le_put(&buf[0x0c], vd->driver_features >> (32 * vp->driver_feature_select), 4);
 	le_put(&buf[0x10], vp->config_vector, 2);
-	le_put(&buf[0x12], vp->ops->nqueues, 2);
-	buf[0x14] = vp->status;
-	buf[0x15] = vp->config_generation;
-	le_put(&buf[0x16], vp->queue_select, 2);
+	le_put(&buf[0x12], vd->ops->nqueues, 2);
+	buf[0x14] = vd->status;
+	buf[0x15] = vd->config_generation;
+	le_put(&buf[0x16], vd->queue_select, 2);
 	if (qvalid) {
-		le_put(&buf[0x18], vp->queue_size[q], 2);
+		le_put(&buf[0x18], vd->queue_size[q], 2);
 		le_put(&buf[0x1a], vp->queue_vector[q], 2);
-		le_put(&buf[0x1c], vp->vqs[q].ready, 2);
+		le_put(&buf[0x1c], vd->vqs[q].ready, 2);
 		le_put(&buf[0x1e], q, 2); /* queue_notify_off */
-		le_put(&buf[0x20], vp->queue_desc[q], 8);
-		le_put(&buf[0x28], vp->queue_driver[q], 8);
-		le_put(&buf[0x30], vp->queue_device[q], 8);
+		le_put(&buf[0x20], vd->queue_desc[q], 8);
+		le_put(&buf[0x28], vd->queue_driver[q], 8);
+		le_put(&buf[0x30], vd->queue_device[q], 8);
 	}
 	return off + len <= COMMON_LEN ? le_get(&buf[off], len) : 0;
 }
@@ -215,10 +148,8 @@ static void write_addr(uint64_t *reg, unsigned off_in_reg, uint64_t val, unsigne
 
 static void common_write(struct virtio_pci *vp, unsigned off, uint64_t val, unsigned len)
 {
-	unsigned q = vp->queue_select;
-	bool qvalid = q < vp->ops->nqueues;
-	/* Queue layout is frozen once a queue is enabled (virtio 1.2, 4.1.4.3.2). */
-	bool qlocked = qvalid && vp->vqs[q].ready;
+	struct virtio_dev *vd = vp->vd;
+	unsigned q = vd->queue_select;
 	switch (off) {
 	case 0x00:
 		vp->device_feature_select = (uint32_t)val;
@@ -227,43 +158,38 @@ static void common_write(struct virtio_pci *vp, unsigned off, uint64_t val, unsi
 		vp->driver_feature_select = (uint32_t)val;
 		break;
 	case 0x0c:
-		if (vp->driver_feature_select < 2 && !(vp->status & VIRTIO_STATUS_FEATURES_OK)) {
-			unsigned shift = 32 * vp->driver_feature_select;
-			vp->driver_features &= ~(0xffffffffULL << shift);
-			vp->driver_features |= (val & 0xffffffffULL) << shift;
-		}
+		virtio_write_driver_features(vd, vp->driver_feature_select, (uint32_t)val);
 		break;
 	case 0x10:
 		vp->config_vector = (uint16_t)val;
 		break;
 	case 0x14:
-		write_status(vp, (uint8_t)val);
+		virtio_write_status(vd, (uint8_t)val);
 		break;
 	case 0x16:
-		vp->queue_select = (uint16_t)val;
+		vd->queue_select = (uint16_t)val;
 		break;
 	case 0x18:
-		/* Any size up to our maximum that the split ring allows: a power of two. */
-		if (qvalid && !qlocked && val && val <= vp->ops->queue_max && !(val & (val - 1)))
-			vp->queue_size[q] = (uint16_t)val;
+		virtio_set_queue_size(vd, q, val);
 		break;
 	case 0x1a:
-		if (qvalid)
+		if (q < vd->ops->nqueues)
 			vp->queue_vector[q] = (uint16_t)val;
 		break;
 	case 0x1c:
-		if (qvalid && !qlocked && val == 1)
-			enable_queue(vp, q);
+		if (val == 1)
+			virtio_enable_queue(vd, q);
 		break;
 	default:
-		if (!qvalid || qlocked)
+		/* Queue layout is frozen once a queue is enabled (virtio 1.2, 4.1.4.3.2). */
+		if (!virtio_queue_configurable(vd, q))
 			break;
 		if (off >= 0x20 && off < 0x28)
-			write_addr(&vp->queue_desc[q], off - 0x20, val, len);
+			write_addr(&vd->queue_desc[q], off - 0x20, val, len);
 		else if (off >= 0x28 && off < 0x30)
-			write_addr(&vp->queue_driver[q], off - 0x28, val, len);
+			write_addr(&vd->queue_driver[q], off - 0x28, val, len);
 		else if (off >= 0x30 && off < 0x38)
-			write_addr(&vp->queue_device[q], off - 0x30, val, len);
+			write_addr(&vd->queue_device[q], off - 0x30, val, len);
 		break;
 	}
 }
@@ -300,62 +226,48 @@ static void msix_table_access(struct virtio_pci *vp, unsigned off, uint8_t *data
 static void bar0_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t len)
 {
 	struct virtio_pci *vp = opaque;
+	struct virtio_dev *vd = vp->vd;
 	unsigned off = (unsigned)offset;
 	memset(data, 0, len);
-	pthread_mutex_lock(&vp->lock);
+	pthread_mutex_lock(&vd->lock);
 	if (off < COMMON_OFF + COMMON_LEN) {
 		le_put(data, common_read(vp, off - COMMON_OFF, len), len);
 	} else if (off == ISR_OFF) {
-		data[0] = vp->isr; /* reading acknowledges */
-		vp->isr = 0;
+		data[0] = vd->isr; /* reading acknowledges */
+		vd->isr = 0;
 		intx_update(vp);
-	} else if (off >= DEVICE_OFF && off - DEVICE_OFF + len <= vp->ops->config_size) {
-		if (vp->ops->config_read)
-			vp->ops->config_read(vp->dev, off - DEVICE_OFF, data, len);
+	} else if (off >= DEVICE_OFF && off - DEVICE_OFF + len <= vd->ops->config_size) {
+		if (vd->ops->config_read)
+			vd->ops->config_read(vd->dev, off - DEVICE_OFF, data, len);
 	} else if (off >= MSIX_TABLE && off < MSIX_PBA) {
 		msix_table_access(vp, off - MSIX_TABLE, data, len, false);
 	} else if (off >= MSIX_PBA && off - MSIX_PBA + len <= 8) {
 		le_put(data, vp->msix_pending >> (8 * (off - MSIX_PBA)), len);
 	}
-	pthread_mutex_unlock(&vp->lock);
+	pthread_mutex_unlock(&vd->lock);
 }
 
 static void bar0_write(void *opaque, uint64_t offset, const uint8_t *data, uint32_t len)
 {
 	struct virtio_pci *vp = opaque;
+	struct virtio_dev *vd = vp->vd;
 	unsigned off = (unsigned)offset;
-	if (off >= NOTIFY_OFF && off < NOTIFY_OFF + NOTIFY_MULT * vp->ops->nqueues) {
-		/* A kick the ioeventfd did not catch (another access width): hand it over the
-		 * same way, so queue work still happens on the I/O thread. */
-		uint64_t one = 1;
-		ssize_t r = write(vp->kick_fd[(off - NOTIFY_OFF) / NOTIFY_MULT], &one, sizeof(one));
-		(void)r;
+	if (off >= NOTIFY_OFF && off < NOTIFY_OFF + NOTIFY_MULT * vd->ops->nqueues) {
+		/* A kick the ioeventfd did not catch (another access width). */
+		virtio_kick_queue(vd, (off - NOTIFY_OFF) / NOTIFY_MULT);
 		return;
 	}
-	pthread_mutex_lock(&vp->lock);
+	pthread_mutex_lock(&vd->lock);
 	if (off < COMMON_OFF + COMMON_LEN)
 		common_write(vp, off - COMMON_OFF, le_get(data, len), len);
 	else if (off >= MSIX_TABLE && off < MSIX_PBA)
 		msix_table_access(vp, off - MSIX_TABLE, (uint8_t *)data, len, true);
-	pthread_mutex_unlock(&vp->lock);
+	pthread_mutex_unlock(&vd->lock);
 }
 
 static const struct bus_ops bar0_ops = {.read = bar0_read, .write = bar0_write};
 
 /* --- kicks ---------------------------------------------------------------------------------- */
-
-static void kick_handler(void *opaque)
-{
-	struct virtio_kick *kick = opaque;
-	struct virtio_pci *vp = kick->vp;
-	unsigned q = kick->q;
-	pthread_mutex_lock(&vp->lock);
-	/* A ready queue is served even before DRIVER_OK: Linux's virtio-rng queues its first
-	 * request during probe, and a kick dropped then would never come again. */
-	if (q < vp->ops->nqueues && vp->vqs[q].ready && !(vp->status & VIRTIO_STATUS_NEEDS_RESET))
-		vp->ops->queue_notify(vp->dev, vp, q);
-	pthread_mutex_unlock(&vp->lock);
-}
 
 /* The notify structure moves with BAR 0; its ioeventfds follow it. */
 static void bar_moved(struct pci_device *pdev, int n, uint64_t addr, bool mapped)
@@ -363,13 +275,11 @@ static void bar_moved(struct pci_device *pdev, int n, uint64_t addr, bool mapped
 	struct virtio_pci *vp = (struct virtio_pci *)pdev;
 	if (n != 0)
 		return;
-	for (unsigned q = 0; q < vp->ops->nqueues; q++)
-		kvm_ioeventfd(vp->kvm, addr + NOTIFY_OFF + NOTIFY_MULT * q, 2, vp->kick_fd[q],
+	for (unsigned q = 0; q < vp->vd->ops->nqueues; q++)
+		kvm_ioeventfd(vp->kvm, addr + NOTIFY_OFF + NOTIFY_MULT * q, 2, vp->vd->kick_fd[q],
 			      false, mapped);
 	log_debug("%s: BAR0 %s at 0x%llx", pdev->name, mapped ? "mapped" : "unmapped",
 		  (unsigned long long)addr);
-	vp->notify_addr = addr + NOTIFY_OFF;
-	vp->notify_mapped = mapped;
 }
 
 static void msix_cfg_write(struct pci_device *pdev, unsigned offset, uint32_t val, unsigned len)
@@ -380,9 +290,9 @@ static void msix_cfg_write(struct pci_device *pdev, unsigned offset, uint32_t va
 	/* Enabling MSI-X or clearing the function mask may release pending vectors. Called with
 	 * the PCI bus lock held; the transport lock nests inside it. */
 	if (offset <= vp->msix_cap + 3 && offset + len > vp->msix_cap + 2) {
-		pthread_mutex_lock(&vp->lock);
+		pthread_mutex_lock(&vp->vd->lock);
 		msix_deliver_pending(vp);
-		pthread_mutex_unlock(&vp->lock);
+		pthread_mutex_unlock(&vp->vd->lock);
 	}
 }
 
@@ -399,29 +309,31 @@ static void add_virtio_cap(struct pci_device *pdev, uint8_t type, uint32_t off, 
 		le_put(&pdev->cfg[c + 16], NOTIFY_MULT, 4);
 }
 
-int virtio_pci_init(struct virtio_pci *vp, const char *name, const struct virtio_device_ops *ops,
-		    void *dev, struct kvm *kvm, const struct guest_mem *mem, struct pci_bus *pci,
-		    struct io_thread *io)
+static void pci_destroy(struct virtio_dev *vd)
 {
-	memset(vp, 0, sizeof(*vp));
-	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
-		vp->kick_fd[q] = -1;
-	if (ops->nqueues == 0 || ops->nqueues > VIRTIO_MAX_QUEUES) {
-		log_error("%s: %u queues is not supported", name, ops->nqueues);
+	free(vd->transport_data);
+	vd->transport_data = NULL;
+}
+
+static const struct virtio_transport_ops pci_transport = {
+    .interrupt = pci_interrupt,
+    .driver_reset = pci_driver_reset,
+    .power_on = pci_power_on,
+    .destroy = pci_destroy,
+};
+
+int virtio_pci_attach(struct virtio_dev *vd, struct kvm *kvm, struct pci_bus *pci)
+{
+	const struct virtio_device_ops *ops = vd->ops;
+	struct virtio_pci *vp = calloc(1, sizeof(*vp));
+	if (!vp) {
+		log_error("%s: out of memory", vd->name);
 		return -1;
 	}
-	pthread_mutex_init(&vp->lock, NULL);
-	vp->ops = ops;
-	vp->dev = dev;
+	vp->vd = vd;
 	vp->kvm = kvm;
-	vp->mem = mem;
-	vp->device_features = ops->features | (1ULL << VIRTIO_F_VERSION_1) |
-			      (1ULL << VIRTIO_F_INDIRECT_DESC) | (1ULL << VIRTIO_F_EVENT_IDX);
-	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
-		virtq_init(&vp->vqs[q], mem);
-
 	struct pci_device *p = &vp->pci;
-	pci_device_init(p, name, VIRTIO_PCI_VENDOR, VIRTIO_PCI_DEVICE_BASE + ops->device_id,
+	pci_device_init(p, vd->name, VIRTIO_PCI_VENDOR, VIRTIO_PCI_DEVICE_BASE + ops->device_id,
 			ops->pci_class, VIRTIO_PCI_VENDOR, ops->device_id);
 	p->cfg[PCI_REVISION_ID] = VIRTIO_PCI_REVISION;
 	p->cfg[PCI_INTERRUPT_PIN] = 1;
@@ -439,31 +351,14 @@ int virtio_pci_init(struct virtio_pci *vp, const char *name, const struct virtio
 	le_put(&p->cfg[vp->msix_cap + 4], MSIX_TABLE, 4); /* BIR 0 */
 	le_put(&p->cfg[vp->msix_cap + 8], MSIX_PBA, 4);
 
-	for (unsigned q = 0; q < ops->nqueues; q++) {
-		vp->kick_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		vp->kick[q].vp = vp;
-		vp->kick[q].q = q;
-		if (vp->kick_fd[q] < 0 ||
-		    io_thread_watch(io, vp->kick_fd[q], kick_handler, &vp->kick[q], true) < 0) {
-			log_error("%s: kick eventfd: %s", name, strerror(errno));
-			return -1;
-		}
-	}
-	virtio_pci_reset(vp);
+	vd->transport = &pci_transport;
+	vd->transport_data = vp;
+	virtio_dev_reset(vd);
 	int slot = pci_bus_add(pci, p);
 	if (slot < 0)
-		return -1;
+		return -1; /* vd owns vp now: virtio_dev_destroy frees it */
 	vp->intx_gsi = pci_intx_gsi((unsigned)slot);
 	p->cfg[PCI_INTERRUPT_LINE] = (uint8_t)vp->intx_gsi;
-	log_debug("%s: PCI 00:%02x.0", name, slot);
+	log_debug("%s: PCI 00:%02x.0", vd->name, slot);
 	return 0;
-}
-
-void virtio_pci_destroy(struct virtio_pci *vp)
-{
-	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
-		if (vp->kick_fd[q] >= 0)
-			close(vp->kick_fd[q]);
-	if (vp->ops)
-		pthread_mutex_destroy(&vp->lock);
 }

@@ -8,10 +8,10 @@
 /* Per chain: a guest asking for more gets this much and asks again. */
 #define RNG_MAX_PER_CHAIN 4096
 
-static void rng_queue_notify(void *dev, struct virtio_pci *vp, unsigned q)
+static void rng_queue_notify(void *dev, struct virtio_dev *vd, unsigned q)
 {
 	(void)dev;
-	struct virtq *vq = &vp->vqs[q];
+	struct virtq *vq = &vd->vqs[q];
 	struct virtq_chain chain;
 	int r;
 	while ((r = virtq_pop(vq, &chain)) > 0) {
@@ -22,9 +22,9 @@ static void rng_queue_notify(void *dev, struct virtio_pci *vp, unsigned q)
 		virtq_push(vq, chain.head, (uint32_t)written);
 	}
 	if (r < 0)
-		virtio_pci_needs_reset(vp);
+		virtio_needs_reset(vd);
 	else
-		virtio_pci_notify_queue(vp, q);
+		virtio_notify_queue(vd, q);
 }
 
 static const struct virtio_device_ops rng_ops = {
@@ -35,13 +35,12 @@ static const struct virtio_device_ops rng_ops = {
     .queue_notify = rng_queue_notify,
 };
 
-int virtio_rng_init(struct virtio_rng *rng, struct kvm *kvm, const struct guest_mem *mem,
-		    struct pci_bus *pci, struct io_thread *io)
+int virtio_rng_init(struct virtio_rng *rng, const struct guest_mem *mem, struct io_thread *io)
 {
-	return virtio_pci_init(&rng->vp, "virtio-rng", &rng_ops, rng, kvm, mem, pci, io);
+	return virtio_dev_init(&rng->vd, "virtio-rng", &rng_ops, rng, mem, io);
 }
 
 void virtio_rng_destroy(struct virtio_rng *rng)
 {
-	virtio_pci_destroy(&rng->vp);
+	virtio_dev_destroy(&rng->vd);
 }

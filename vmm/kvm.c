@@ -125,20 +125,40 @@ int kvm_irq_line(struct kvm *kvm, uint32_t gsi, int level)
 	return ioctl(kvm->vm_fd, KVM_IRQ_LINE, &irq);
 }
 
+static int ioeventfd(struct kvm *kvm, struct kvm_ioeventfd *io, bool assign)
+{
+	if (!assign)
+		io->flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
+	if (ioctl(kvm->vm_fd, KVM_IOEVENTFD, io) < 0) {
+		log_error("KVM_IOEVENTFD at 0x%llx: %s", (unsigned long long)io->addr,
+			  strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int kvm_ioeventfd(struct kvm *kvm, uint64_t addr, uint32_t len, int fd, bool pio, bool assign)
 {
 	struct kvm_ioeventfd io = {
 	    .addr = addr,
 	    .len = len,
 	    .fd = fd,
-	    .flags =
-		(pio ? KVM_IOEVENTFD_FLAG_PIO : 0) | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	    .flags = pio ? KVM_IOEVENTFD_FLAG_PIO : 0,
 	};
-	if (ioctl(kvm->vm_fd, KVM_IOEVENTFD, &io) < 0) {
-		log_error("KVM_IOEVENTFD at 0x%llx: %s", (unsigned long long)addr, strerror(errno));
-		return -1;
-	}
-	return 0;
+	return ioeventfd(kvm, &io, assign);
+}
+
+int kvm_ioeventfd_match(struct kvm *kvm, uint64_t addr, uint32_t len, int fd, uint64_t value,
+			bool assign)
+{
+	struct kvm_ioeventfd io = {
+	    .datamatch = value,
+	    .addr = addr,
+	    .len = len,
+	    .fd = fd,
+	    .flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
+	};
+	return ioeventfd(kvm, &io, assign);
 }
 
 int kvm_signal_msi(struct kvm *kvm, uint64_t addr, uint32_t data)

@@ -23,6 +23,9 @@ int kvm_set_memslot(struct kvm *kvm, uint32_t slot, uint64_t gpa, uint64_t size,
 /* Makes a guest write of len bytes at addr (MMIO, or a port when pio) signal fd inside KVM,
  * without an exit to userspace: how a virtqueue kick reaches the I/O thread. */
 int kvm_ioeventfd(struct kvm *kvm, uint64_t addr, uint32_t len, int fd, bool pio, bool assign);
+/* Same for an MMIO write of exactly value: several queues sharing one notify register. */
+int kvm_ioeventfd_match(struct kvm *kvm, uint64_t addr, uint32_t len, int fd, uint64_t value,
+			bool assign);
 
 /* Injects one MSI (address/data as the guest programmed them into an MSI-X table entry). */
 int kvm_signal_msi(struct kvm *kvm, uint64_t addr, uint32_t data);

@@ -1,6 +1,8 @@
+#define _GNU_SOURCE /* asprintf */
 #include "vm.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -87,9 +89,36 @@ static void reset_pci(void *dev)
 {
 	pci_bus_reset(dev);
 }
-static void reset_virtio_pci(void *dev)
+static void reset_virtio(void *dev)
 {
-	virtio_pci_reset(dev);
+	virtio_dev_reset(dev);
+}
+
+/* Puts a virtio device on the chosen transport and registers its reset. MMIO devices are also
+ * announced on the guest's command line: without firmware tables that is how a kernel finds
+ * them. */
+static int attach_virtio(struct vm *vm, struct virtio_dev *vd)
+{
+	if (vm->transport == VM_TRANSPORT_PCI) {
+		if (virtio_pci_attach(vd, &vm->kvm, &vm->pci) < 0)
+			return -1;
+	} else {
+		if (vm->nmmio == VIRTIO_MMIO_MAX) {
+			log_error("--transport mmio: at most %d virtio devices (%s is one more)",
+				  VIRTIO_MMIO_MAX, vd->name);
+			return -1;
+		}
+		uint64_t base = VIRTIO_MMIO_BASE + vm->nmmio * VIRTIO_MMIO_SIZE;
+		unsigned gsi = virtio_mmio_gsi((unsigned)vm->nmmio);
+		if (virtio_mmio_attach(vd, &vm->kvm, &vm->mmio, base, gsi) < 0)
+			return -1;
+		size_t used = strlen(vm->cmdline_mmio);
+		virtio_mmio_cmdline(vm->cmdline_mmio + used, sizeof(vm->cmdline_mmio) - used, base,
+				    gsi);
+		vm->nmmio++;
+	}
+	add_device(vm, vd->name, reset_virtio, vd);
+	return 0;
 }
 
 static int create_devices(struct vm *vm)
@@ -159,14 +188,15 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	if (create_devices(vm) < 0)
 		goto fail;
 
-	/* 4. virtio devices on PCI; their queue work runs on the I/O thread. */
+	/* 4. virtio devices on PCI or MMIO; their queue work runs on the I/O thread. */
 	if (io_thread_init(&vm->io) < 0)
 		goto fail;
+	vm->transport = cfg->transport;
 	if (cfg->rng) {
 		vm->rng = calloc(1, sizeof(*vm->rng));
-		if (!vm->rng || virtio_rng_init(vm->rng, &vm->kvm, &vm->mem, &vm->pci, &vm->io) < 0)
+		if (!vm->rng || virtio_rng_init(vm->rng, &vm->mem, &vm->io) < 0 ||
+		    attach_virtio(vm, &vm->rng->vd) < 0)
 			goto fail;
-		add_device(vm, "virtio-rng", reset_virtio_pci, &vm->rng->vp);
 	}
 	for (int i = 0; i < cfg->ndisks; i++) {
 		const struct vm_disk *d = &cfg->disks[i];
@@ -175,10 +205,10 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 			goto fail;
 		blk->fd = -1;
 		vm->disks[vm->ndisks++] = blk;
-		if (virtio_blk_init(blk, d->path, d->ro, d->serial, d->sync_io, &vm->kvm, &vm->mem,
-				    &vm->pci, &vm->io) < 0)
+		if (virtio_blk_init(blk, d->path, d->ro, d->serial, d->sync_io, &vm->mem, &vm->io) <
+			0 ||
+		    attach_virtio(vm, &blk->vd) < 0)
 			goto fail;
-		add_device(vm, "virtio-blk", reset_virtio_pci, &blk->vp);
 	}
 	for (int i = 0; i < cfg->nnics; i++) {
 		struct virtio_net *net = calloc(1, sizeof(*net));
@@ -187,19 +217,25 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 		net->tap_fd = -1;
 		vm->nics[vm->nnics++] = net;
 		if (virtio_net_init(net, cfg->nics[i].tap, cfg->nics[i].mac, cfg->nics[i].vhost,
-				    &vm->kvm, &vm->mem, &vm->pci, &vm->io) < 0)
+				    &vm->mem, &vm->io) < 0 ||
+		    attach_virtio(vm, &net->vd) < 0)
 			goto fail;
-		add_device(vm, "virtio-net", reset_virtio_pci, &net->vp);
 	}
 
 	/* 5. What firmware would have left in memory: kernel, initrd, command line, zero page
 	 *    with the e820 map, MP table, GDT and page tables. */
+	if (asprintf(&vm->cmdline, "%s%s", cfg->cmdline ? cfg->cmdline : "", vm->cmdline_mmio) <
+	    0) {
+		vm->cmdline = NULL;
+		log_error("out of memory");
+		goto fail;
+	}
 	struct boot_config boot_cfg = {
 	    .image = cfg->kernel,
 	    .image_len = cfg->kernel_len,
 	    .initrd = cfg->initrd,
 	    .initrd_len = cfg->initrd_len,
-	    .cmdline = cfg->cmdline,
+	    .cmdline = vm->cmdline,
 	};
 	struct boot_layout boot;
 	if (bzimage_load(&vm->mem, &boot_cfg, &boot) < 0)
@@ -309,6 +345,8 @@ void vm_destroy(struct vm *vm)
 	bus_destroy(&vm->mmio);
 	gmem_free(&vm->mem);
 	kvm_close(&vm->kvm);
+	free(vm->cmdline);
+	vm->cmdline = NULL;
 	if (vm->stop_fd >= 0)
 		close(vm->stop_fd);
 	if (vm->rx_ready_fd >= 0)

@@ -10,7 +10,9 @@
 #include "devices/rtc.h"
 #include "devices/serial.h"
 #include "devices/virtio_blk.h"
+#include "devices/virtio_mmio.h"
 #include "devices/virtio_net.h"
+#include "devices/virtio_pci.h"
 #include "devices/virtio_rng.h"
 #include "vmm/bus.h"
 #include "vmm/guest_mem.h"
@@ -35,6 +37,12 @@ struct vm_nic {
 	bool vhost;
 };
 
+/* How virtio devices reach the guest. */
+enum vm_transport {
+	VM_TRANSPORT_PCI = 0, /* modern virtio-pci: found by any kernel's PCI probe */
+	VM_TRANSPORT_MMIO,    /* virtio-mmio, announced on the kernel command line */
+};
+
 struct vm_config {
 	const char *kvm_path;
 	uint64_t mem_size;
@@ -46,6 +54,7 @@ struct vm_config {
 	const char *cmdline;
 	int console_out_fd; /* where the guest's serial output goes */
 	bool rng;	    /* a virtio-rng device */
+	enum vm_transport transport;
 	int ndisks;
 	struct vm_disk disks[VM_MAX_DISKS];
 	int nnics;
@@ -90,6 +99,10 @@ struct vm {
 	int nnics;
 	struct vm_device devices[VM_MAX_DEVICES];
 	int ndevices;
+	enum vm_transport transport;
+	int nmmio;
+	char cmdline_mmio[VIRTIO_MMIO_MAX * 48]; /* virtio_mmio.device=... for each */
+	char *cmdline;				 /* the user's, then cmdline_mmio */
 
 	int console_out_fd;
 	int stop_fd;	 /* eventfd: readable once a stop was requested */

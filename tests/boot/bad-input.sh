@@ -64,6 +64,7 @@ case_ "mem missing value" "--mem" --kernel not-a-kernel --mem
 case_ "cpus 0" "'0'" --kernel not-a-kernel --cpus 0
 case_ "cpus 100000" "100000" --kernel not-a-kernel --cpus 100000
 case_ "unknown option" "--frobnicate" --kernel not-a-kernel --frobnicate
+case_ "bad transport" "usb" --kernel not-a-kernel --transport usb
 if [ -n "$kernel" ]; then
 	case_ "missing initrd" "/no/such/initrd" --kernel "$kernel" --initrd /no/such/initrd
 	case_ "initrd is a directory" "a-directory" --kernel "$kernel" --initrd a-directory

@@ -110,6 +110,12 @@ START_TEST(test_long_options)
 	ck_assert_int_eq(parse("--kernel=bz", "--mem=1048576K", "--cpus=2", NULL), 0);
 	ck_assert_uint_eq(opts.mem, GiB);
 	ck_assert_int_eq(opts.cpus, 2);
+	ck_assert(!opts.mmio);
+	ck_assert_int_eq(parse("--kernel=bz", "--transport", "mmio", NULL), 0);
+	ck_assert(opts.mmio);
+	ck_assert_int_eq(parse("--kernel=bz", "--transport=pci", NULL), 0);
+	ck_assert(!opts.mmio);
+	ck_assert_int_eq(parse("--kernel=bz", "--transport", "usb", NULL), -1);
 }
 END_TEST
 

@@ -1,0 +1,191 @@
+#include "virtio.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "vmm/log.h"
+
+void virtio_notify_queue(struct virtio_dev *vd, unsigned q)
+{
+	if (q < vd->ops->nqueues && virtq_should_notify(&vd->vqs[q]))
+		virtio_interrupt_queue(vd, q);
+}
+
+void virtio_interrupt_queue(struct virtio_dev *vd, unsigned q)
+{
+	if (q >= vd->ops->nqueues || !vd->transport)
+		return;
+	vd->isr |= VIRTIO_ISR_QUEUE;
+	vd->transport->interrupt(vd, VIRTIO_ISR_QUEUE, q);
+}
+
+void virtio_needs_reset(struct virtio_dev *vd)
+{
+	if (vd->status & VIRTIO_STATUS_NEEDS_RESET)
+		return;
+	log_warn("%s: malformed virtqueue from the guest; device needs reset", vd->name);
+	vd->status |= VIRTIO_STATUS_NEEDS_RESET;
+	vd->config_generation++;
+	if (!vd->transport)
+		return;
+	vd->isr |= VIRTIO_ISR_CONFIG;
+	vd->transport->interrupt(vd, VIRTIO_ISR_CONFIG, 0);
+}
+
+void virtio_reset_locked(struct virtio_dev *vd)
+{
+	vd->driver_features = 0;
+	vd->status = vd->isr = 0;
+	vd->queue_select = 0;
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
+		virtq_reset(&vd->vqs[q]);
+		vd->queue_size[q] = vd->ops->queue_max;
+		vd->queue_desc[q] = vd->queue_driver[q] = vd->queue_device[q] = 0;
+	}
+	if (vd->transport && vd->transport->driver_reset)
+		vd->transport->driver_reset(vd);
+	if (vd->ops->reset)
+		vd->ops->reset(vd->dev);
+}
+
+void virtio_dev_reset(struct virtio_dev *vd)
+{
+	pthread_mutex_lock(&vd->lock);
+	if (vd->transport && vd->transport->power_on)
+		vd->transport->power_on(vd);
+	virtio_reset_locked(vd);
+	pthread_mutex_unlock(&vd->lock);
+}
+
+void virtio_write_status(struct virtio_dev *vd, uint8_t status)
+{
+	if (status == 0) {
+		virtio_reset_locked(vd);
+		return;
+	}
+	/* FEATURES_OK sticks only for a subset of what we offer that includes VERSION_1: kvmm
+	 * has no legacy interface. */
+	if ((status & VIRTIO_STATUS_FEATURES_OK) && !(vd->status & VIRTIO_STATUS_FEATURES_OK)) {
+		bool ok = !(vd->driver_features & ~vd->device_features) &&
+			  (vd->driver_features & (1ULL << VIRTIO_F_VERSION_1));
+		if (!ok)
+			status &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
+	}
+	uint8_t old = vd->status;
+	vd->status = (uint8_t)(status | (vd->status & VIRTIO_STATUS_NEEDS_RESET));
+	if ((vd->status & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK) &&
+	    !(vd->status & VIRTIO_STATUS_NEEDS_RESET) && vd->ops->driver_ok)
+		vd->ops->driver_ok(vd->dev, vd);
+}
+
+uint32_t virtio_device_features_word(const struct virtio_dev *vd, uint32_t word)
+{
+	return word < 2 ? (uint32_t)(vd->device_features >> (32 * word)) : 0;
+}
+
+void virtio_write_driver_features(struct virtio_dev *vd, uint32_t word, uint32_t val)
+{
+	if (word >= 2 || (vd->status & VIRTIO_STATUS_FEATURES_OK))
+		return;
+	unsigned shift = 32 * word;
+	vd->driver_features &= ~(0xffffffffULL << shift);
+	vd->driver_features |= (uint64_t)val << shift;
+}
+
+bool virtio_queue_configurable(const struct virtio_dev *vd, unsigned q)
+{
+	return q < vd->ops->nqueues && !vd->vqs[q].ready;
+}
+
+void virtio_set_queue_size(struct virtio_dev *vd, unsigned q, uint64_t size)
+{
+	/* Any size up to our maximum that the split ring allows: a power of two. */
+	if (virtio_queue_configurable(vd, q) && size && size <= vd->ops->queue_max &&
+	    !(size & (size - 1)))
+		vd->queue_size[q] = (uint16_t)size;
+}
+
+void virtio_enable_queue(struct virtio_dev *vd, unsigned q)
+{
+	if (!virtio_queue_configurable(vd, q))
+		return;
+	struct virtq *vq = &vd->vqs[q];
+	vq->size = vd->queue_size[q];
+	vq->desc_gpa = vd->queue_desc[q];
+	vq->avail_gpa = vd->queue_driver[q];
+	vq->used_gpa = vd->queue_device[q];
+	vq->event_idx = vd->driver_features & (1ULL << VIRTIO_F_EVENT_IDX);
+	vq->indirect = vd->driver_features & (1ULL << VIRTIO_F_INDIRECT_DESC);
+	if (!virtq_enable(vq))
+		virtio_needs_reset(vd);
+}
+
+void virtio_kick_queue(struct virtio_dev *vd, unsigned q)
+{
+	if (q >= vd->ops->nqueues)
+		return;
+	uint64_t one = 1;
+	ssize_t r = write(vd->kick_fd[q], &one, sizeof(one));
+	(void)r; /* an eventfd only fails to count on overflow, which leaves it readable */
+}
+
+static void kick_handler(void *opaque)
+{
+	struct virtio_kick *kick = opaque;
+	struct virtio_dev *vd = kick->vd;
+	unsigned q = kick->q;
+	pthread_mutex_lock(&vd->lock);
+	/* A ready queue is served even before DRIVER_OK: Linux's virtio-rng queues its first
+	 * request during probe, and a kick dropped then would never come again. */
+	if (q < vd->ops->nqueues && vd->vqs[q].ready && !(vd->status & VIRTIO_STATUS_NEEDS_RESET))
+		vd->ops->queue_notify(vd->dev, vd, q);
+	pthread_mutex_unlock(&vd->lock);
+}
+
+int virtio_dev_init(struct virtio_dev *vd, const char *name, const struct virtio_device_ops *ops,
+		    void *dev, const struct guest_mem *mem, struct io_thread *io)
+{
+	memset(vd, 0, sizeof(*vd));
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		vd->kick_fd[q] = -1;
+	vd->name = name;
+	if (ops->nqueues == 0 || ops->nqueues > VIRTIO_MAX_QUEUES) {
+		log_error("%s: %u queues is not supported", name, ops->nqueues);
+		return -1;
+	}
+	pthread_mutex_init(&vd->lock, NULL);
+	vd->initialised = true;
+	vd->ops = ops;
+	vd->dev = dev;
+	vd->mem = mem;
+	vd->device_features = ops->features | (1ULL << VIRTIO_F_VERSION_1) |
+			      (1ULL << VIRTIO_F_INDIRECT_DESC) | (1ULL << VIRTIO_F_EVENT_IDX);
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		virtq_init(&vd->vqs[q], mem);
+	for (unsigned q = 0; q < ops->nqueues; q++) {
+		vd->kick_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		vd->kick[q] = (struct virtio_kick){vd, q};
+		if (vd->kick_fd[q] < 0 ||
+		    io_thread_watch(io, vd->kick_fd[q], kick_handler, &vd->kick[q], true) < 0) {
+			log_error("%s: kick eventfd: %s", name, strerror(errno));
+			return -1;
+		}
+	}
+	virtio_reset_locked(vd);
+	return 0;
+}
+
+void virtio_dev_destroy(struct virtio_dev *vd)
+{
+	if (vd->transport && vd->transport->destroy)
+		vd->transport->destroy(vd);
+	vd->transport = NULL;
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		if (vd->kick_fd[q] >= 0)
+			close(vd->kick_fd[q]);
+	if (vd->initialised)
+		pthread_mutex_destroy(&vd->lock);
+	vd->initialised = false;
+}
