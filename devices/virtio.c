@@ -1,6 +1,7 @@
 #include "virtio.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -179,8 +180,9 @@ int virtio_dev_init(struct virtio_dev *vd, const char *name, const struct virtio
 
 void virtio_dev_destroy(struct virtio_dev *vd)
 {
-	if (vd->transport && vd->transport->destroy)
-		vd->transport->destroy(vd);
+	/* The transport's bus claims and ioeventfds go with the VM itself; no vCPU is left. */
+	free(vd->transport_data);
+	vd->transport_data = NULL;
 	vd->transport = NULL;
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		if (vd->kick_fd[q] >= 0)

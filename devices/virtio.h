@@ -57,7 +57,6 @@ struct virtio_transport_ops {
 	void (*driver_reset)(struct virtio_dev *vd);
 	/* Power-on state of what a driver reset keeps (the MSI-X table). Optional. */
 	void (*power_on)(struct virtio_dev *vd);
-	void (*destroy)(struct virtio_dev *vd);
 };
 
 struct virtio_kick {
@@ -74,7 +73,7 @@ struct virtio_dev {
 	bool initialised;
 
 	const struct virtio_transport_ops *transport;
-	void *transport_data;
+	void *transport_data; /* the transport's allocation; freed with the device */
 
 	uint64_t device_features, driver_features;
 	uint8_t status, config_generation, isr;

@@ -192,17 +192,9 @@ void virtio_mmio_write(void *opaque, uint64_t offset, const uint8_t *data, uint3
 
 static const struct bus_ops mmio_ops = {.read = virtio_mmio_read, .write = virtio_mmio_write};
 
-/* The bus claim and ioeventfds go with the VM itself; this runs once no vCPU is left. */
-static void mmio_destroy(struct virtio_dev *vd)
-{
-	free(vd->transport_data);
-	vd->transport_data = NULL;
-}
-
 static const struct virtio_transport_ops mmio_transport = {
     .interrupt = mmio_interrupt,
     .driver_reset = mmio_driver_reset,
-    .destroy = mmio_destroy,
 };
 
 int virtio_mmio_attach(struct virtio_dev *vd, struct kvm *kvm, struct bus *mmio, uint64_t base,

@@ -309,17 +309,10 @@ static void add_virtio_cap(struct pci_device *pdev, uint8_t type, uint32_t off, 
 		le_put(&pdev->cfg[c + 16], NOTIFY_MULT, 4);
 }
 
-static void pci_destroy(struct virtio_dev *vd)
-{
-	free(vd->transport_data);
-	vd->transport_data = NULL;
-}
-
 static const struct virtio_transport_ops pci_transport = {
     .interrupt = pci_interrupt,
     .driver_reset = pci_driver_reset,
     .power_on = pci_power_on,
-    .destroy = pci_destroy,
 };
 
 int virtio_pci_attach(struct virtio_dev *vd, struct kvm *kvm, struct pci_bus *pci)
