@@ -215,11 +215,25 @@ static void route_to_vhost(struct virtio_net *net, bool vhost)
 	net->rx_paused = vhost;
 }
 
-static void net_driver_ok(void *dev, struct virtio_dev *vd)
+/* What the TAP may hand the guest is what its driver said it takes: packets whose checksum
+ * is left to it (GUEST_CSUM) and TCP segments up to 64 KiB (GUEST_TSO4/6, which need
+ * GUEST_CSUM). Without this a TAP gives only finished, MTU-sized frames. */
+static void tap_set_offloads(struct virtio_net *net, uint64_t features)
 {
-	struct virtio_net *net = dev;
-	if (!net->use_vhost)
-		return;
+	unsigned flags = 0;
+	if (features & (1ULL << VIRTIO_NET_F_GUEST_CSUM)) {
+		flags |= TUN_F_CSUM;
+		if (features & (1ULL << VIRTIO_NET_F_GUEST_TSO4))
+			flags |= TUN_F_TSO4;
+		if (features & (1ULL << VIRTIO_NET_F_GUEST_TSO6))
+			flags |= TUN_F_TSO6;
+	}
+	if (ioctl(net->tap_fd, TUNSETOFFLOAD, flags) < 0)
+		log_warn("virtio-net: TUNSETOFFLOAD 0x%x: %s", flags, strerror(errno));
+}
+
+static void start_vhost(struct virtio_net *net, struct virtio_dev *vd)
+{
 	if (!vd->vqs[RXQ].ready || !vd->vqs[TXQ].ready) {
 		log_warn("virtio-net: driver started without both queues; vhost stays off");
 		return;
@@ -242,9 +256,19 @@ static void net_driver_ok(void *dev, struct virtio_dev *vd)
 	}
 }
 
+static void net_driver_ok(void *dev, struct virtio_dev *vd)
+{
+	struct virtio_net *net = dev;
+	tap_set_offloads(net, vd->driver_features);
+	if (net->use_vhost)
+		start_vhost(net, vd);
+}
+
 static void net_reset(void *dev)
 {
 	struct virtio_net *net = dev;
+	if (net->tap_fd >= 0)
+		tap_set_offloads(net, 0);
 	if (net->vhost.running) {
 		vhost_net_stop(&net->vhost);
 		route_to_vhost(net, false);
@@ -276,9 +300,11 @@ static void vhost_call(void *opaque)
 static const struct virtio_device_ops net_ops = {
     .device_id = VIRTIO_ID_NET,
     .pci_class = PCI_CLASS_NETWORK_ETH,
-    .features = (1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_MAC) |
-		(1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) |
-		(1ULL << VIRTIO_NET_F_MRG_RXBUF) | (1ULL << VIRTIO_NET_F_STATUS),
+    .features = (1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) |
+		(1ULL << VIRTIO_NET_F_GUEST_TSO4) | (1ULL << VIRTIO_NET_F_GUEST_TSO6) |
+		(1ULL << VIRTIO_NET_F_MAC) | (1ULL << VIRTIO_NET_F_HOST_TSO4) |
+		(1ULL << VIRTIO_NET_F_HOST_TSO6) | (1ULL << VIRTIO_NET_F_MRG_RXBUF) |
+		(1ULL << VIRTIO_NET_F_STATUS),
     .nqueues = 2,
     .queue_max = NET_QUEUE_SIZE,
     .config_size = 12,

@@ -31,24 +31,33 @@ test_initramfs() {
 	rm -f "$script"
 }
 
+# Under the outer guest's emulated SVM the inner guest's CPU state now and then goes wrong: a
+# double fault on the first instruction of its syscall entry (seen once in four 64 MiB TCP runs
+# here, and again with interrupts from a host->guest transfer), or a silent reset mid-transfer
+# (once in six runs both ways: the console stopped and kvmm exited 0, as it does on a triple
+# fault, which kvmm -v names). A syscall entry takes no interrupt unless the emulated VMRUN lost
+# the guest's SYSCALL flag mask, and no device model causes either, so those two signatures are
+# retried, at most twice, and said so.
+emulation_flake() {
+	grep -qa 'RIP: 0010:entry_SYSCALL_64+0x0/' "$1" && grep -qa 'double fault:' "$1" ||
+		grep -qa 'kvmm: debug: vCPU [0-9]*: triple fault' "$1"
+}
+
 # in_harness LOG ARGS...: runs kvm-run ARGS (stdin /dev/null), showing its output and keeping it
 # in LOG; the test fails unless the command exits 0.
-# Under the outer guest's emulated SVM the inner guest now and then takes a double fault on the
-# first instruction of its syscall entry (seen once in four 64 MiB TCP runs here): a fault no
-# device model can cause, so that one signature is retried once, and said so.
 in_harness() {
 	local log=$1 rc try
 	shift
-	for try in 1 2; do
+	for try in 1 2 3; do
 		set +e
 		"$HARNESS" "$@" </dev/null 2>&1 | tee "$log"
 		rc=${PIPESTATUS[0]}
 		set -e
 		# With panic=-1 such a guest reboots and kvmm exits 0, so look whatever the status.
-		[ "$try" -eq 1 ] && grep -qa 'RIP: 0010:entry_SYSCALL_64+0x0/' "$log" &&
-			grep -qa 'double fault:' "$log" || break
-		echo "in_harness: guest double fault at its syscall entry (emulated SVM), retrying once" >&2
-		cp "$log" "$log.first"
+		[ "$try" -lt 3 ] && emulation_flake "$log" || break
+		echo "in_harness: the guest's CPU state broke under emulated SVM (see $log.$try)," \
+			"retrying" >&2
+		cp "$log" "$log.$try"
 	done
 	[ "$rc" -eq 0 ] || fail "exit status $rc through the harness, expected 0 (log: $log)"
 }
