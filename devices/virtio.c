@@ -76,8 +76,10 @@ void virtio_write_status(struct virtio_dev *vd, uint8_t status)
 	}
 	uint8_t old = vd->status;
 	vd->status = (uint8_t)(status | (vd->status & VIRTIO_STATUS_NEEDS_RESET));
+	/* A driver that never got FEATURES_OK may not drive the device. */
 	if ((vd->status & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK) &&
-	    !(vd->status & VIRTIO_STATUS_NEEDS_RESET) && vd->ops->driver_ok)
+	    (vd->status & VIRTIO_STATUS_FEATURES_OK) && !(vd->status & VIRTIO_STATUS_NEEDS_RESET) &&
+	    vd->ops->driver_ok)
 		vd->ops->driver_ok(vd->dev, vd);
 }
 
@@ -184,10 +186,11 @@ void virtio_dev_destroy(struct virtio_dev *vd)
 	free(vd->transport_data);
 	vd->transport_data = NULL;
 	vd->transport = NULL;
+	if (!vd->initialised)
+		return; /* never set up: its kick_fd[] are zeros from calloc, not descriptors */
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		if (vd->kick_fd[q] >= 0)
 			close(vd->kick_fd[q]);
-	if (vd->initialised)
-		pthread_mutex_destroy(&vd->lock);
+	pthread_mutex_destroy(&vd->lock);
 	vd->initialised = false;
 }

@@ -46,7 +46,7 @@ unsigned virtio_mmio_gsi(unsigned n)
 
 int virtio_mmio_cmdline(char *buf, size_t size, uint64_t base, unsigned gsi)
 {
-	return snprintf(buf, size, " virtio_mmio.device=4K@0x%llx:%u", (unsigned long long)base,
+	return snprintf(buf, size, "virtio_mmio.device=4K@0x%llx:%u ", (unsigned long long)base,
 			gsi);
 }
 
@@ -154,7 +154,8 @@ void virtio_mmio_write(void *opaque, uint64_t offset, const uint8_t *data, uint3
 		vm->driver_feature_select = v;
 		break;
 	case R_QUEUE_SEL:
-		vd->queue_select = (uint16_t)v;
+		/* Saturate: a selector past 16 bits must not alias queue 0. */
+		vd->queue_select = v > 0xffff ? 0xffff : (uint16_t)v;
 		break;
 	case R_QUEUE_NUM:
 		virtio_set_queue_size(vd, q, v);

@@ -33,8 +33,8 @@ unsigned virtio_mmio_gsi(unsigned n);
  * printing why. */
 int virtio_mmio_attach(struct virtio_dev *vd, struct kvm *kvm, struct bus *mmio, uint64_t base,
 		       unsigned gsi);
-/* Appends the kernel parameter that announces the device at base: "virtio_mmio.device=...".
- * Returns the characters written (as snprintf). */
+/* Writes the kernel parameter that announces the device at base, "virtio_mmio.device=... ",
+ * with a trailing space, for the command line's start. Returns the length (as snprintf). */
 int virtio_mmio_cmdline(char *buf, size_t size, uint64_t base, unsigned gsi);
 
 /* Register access, exposed for the unit tests: offset within the device's page. */

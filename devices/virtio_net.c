@@ -99,9 +99,10 @@ static bool rx_deliver(struct virtio_net *net)
 {
 	struct virtq *vq = &net->vd.vqs[RXQ];
 	while (net->held_bytes < net->rx_len) {
-		if (net->nheld == VIRTIO_NET_MAX_HELD || (net->nheld > 0 && !mergeable(net))) {
-			/* The guest's buffers cannot hold it: only a driver that negotiated
-			 * offloads it then did not size for would get here. */
+		if (net->nheld == VIRTIO_NET_MAX_HELD || net->nheld >= vq->size ||
+		    (net->nheld > 0 && !mergeable(net))) {
+			/* The guest's buffers cannot hold it, even with the whole ring: only a
+			 * driver that negotiated offloads it then did not size for gets here. */
 			log_debug("virtio-net: %zu-byte packet larger than the guest's buffers",
 				  net->rx_len);
 			net->rx_len = 0;
@@ -234,14 +235,17 @@ static void tap_set_offloads(struct virtio_net *net, uint64_t features)
 
 static void start_vhost(struct virtio_net *net, struct virtio_dev *vd)
 {
+	if (net->vhost.running)
+		return; /* DRIVER_OK cleared and set again without a reset */
 	if (!vd->vqs[RXQ].ready || !vd->vqs[TXQ].ready) {
 		log_warn("virtio-net: driver started without both queues; vhost stays off");
 		return;
 	}
 	/* Buffers held for a packet are still the driver's: vhost takes them again from the
 	 * available ring, and the packet itself is dropped, as a NIC that is just coming up may. */
+	vd->vqs[RXQ].last_avail = (uint16_t)(vd->vqs[RXQ].last_avail - net->nheld);
 	uint16_t base[VHOST_NET_QUEUES] = {
-	    [RXQ] = (uint16_t)(vd->vqs[RXQ].last_avail - net->nheld),
+	    [RXQ] = vd->vqs[RXQ].last_avail,
 	    [TXQ] = vd->vqs[TXQ].last_avail,
 	};
 	net->nheld = 0;
@@ -288,12 +292,15 @@ static void tap_readable(void *opaque)
 	pthread_mutex_unlock(&net->vd.lock);
 }
 
-/* vhost-net used buffers and wants the driver told: it already applied EVENT_IDX. */
+/* vhost-net used buffers and wants the driver told: it already applied EVENT_IDX. A signal
+ * that arrives after a reset stopped vhost is for rings that no longer exist. */
 static void vhost_call(void *opaque)
 {
 	struct virtio_kick *call = opaque;
+	struct virtio_net *net = call->vd->dev;
 	pthread_mutex_lock(&call->vd->lock);
-	virtio_interrupt_queue(call->vd, call->q);
+	if (net->vhost.running)
+		virtio_interrupt_queue(call->vd, call->q);
 	pthread_mutex_unlock(&call->vd->lock);
 }
 

@@ -224,7 +224,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 
 	/* 5. What firmware would have left in memory: kernel, initrd, command line, zero page
 	 *    with the e820 map, MP table, GDT and page tables. */
-	if (asprintf(&vm->cmdline, "%s%s", cfg->cmdline ? cfg->cmdline : "", vm->cmdline_mmio) <
+	/* Ours first: anything after a user's " -- " goes to init, not the kernel. */
+	if (asprintf(&vm->cmdline, "%s%s", vm->cmdline_mmio, cfg->cmdline ? cfg->cmdline : "") <
 	    0) {
 		vm->cmdline = NULL;
 		log_error("out of memory");

@@ -102,7 +102,7 @@ struct vm {
 	enum vm_transport transport;
 	int nmmio;
 	char cmdline_mmio[VIRTIO_MMIO_MAX * 48]; /* virtio_mmio.device=... for each */
-	char *cmdline;				 /* the user's, then cmdline_mmio */
+	char *cmdline;				 /* cmdline_mmio, then the user's */
 
 	int console_out_fd;
 	int stop_fd;	 /* eventfd: readable once a stop was requested */

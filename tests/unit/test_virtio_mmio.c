@@ -11,7 +11,7 @@ static struct guest_mem mem;
 static struct io_thread io;
 static struct virtio_dev vd;
 static struct virtio_mmio vm;
-static unsigned notified, resets;
+static unsigned notified, resets, started;
 
 static void cfg_read(void *dev, unsigned offset, uint8_t *data, unsigned len)
 {
@@ -28,6 +28,13 @@ static void queue_notify(void *dev, struct virtio_dev *d, unsigned q)
 	notified++;
 }
 
+static void driver_ok(void *dev, struct virtio_dev *d)
+{
+	(void)dev;
+	(void)d;
+	started++;
+}
+
 static void dev_reset(void *dev)
 {
 	(void)dev;
@@ -42,6 +49,7 @@ static const struct virtio_device_ops ops = {
     .config_size = 8,
     .config_read = cfg_read,
     .queue_notify = queue_notify,
+    .driver_ok = driver_ok,
     .reset = dev_reset,
 };
 
@@ -64,7 +72,7 @@ static void setup(void)
 	ck_assert_int_eq(io_thread_init(&io), 0);
 	ck_assert_int_eq(virtio_dev_init(&vd, "test", &ops, NULL, &mem, &io), 0);
 	vm = (struct virtio_mmio){.vd = &vd};
-	notified = resets = 0;
+	notified = resets = started = 0;
 }
 
 static void teardown(void)
@@ -120,6 +128,22 @@ START_TEST(test_features_without_version_1)
 }
 END_TEST
 
+/* The device starts work once, and only for a driver whose features it accepted. */
+START_TEST(test_driver_ok_needs_features_ok)
+{
+	wr(0x070, 1 | 2 | 4); /* DRIVER_OK without FEATURES_OK */
+	ck_assert_uint_eq(started, 0);
+	wr(0x070, 0);
+	wr(0x024, 1);
+	wr(0x020, 1); /* VERSION_1 */
+	wr(0x070, 1 | 2 | 8);
+	wr(0x070, 1 | 2 | 8 | 4);
+	ck_assert_uint_eq(started, 1);
+	wr(0x070, 1 | 2 | 8 | 4);
+	ck_assert_uint_eq(started, 1);
+}
+END_TEST
+
 START_TEST(test_queue_setup)
 {
 	wr(0x030, 1);
@@ -142,7 +166,9 @@ START_TEST(test_queue_setup)
 	wr(0x038, 32);
 	ck_assert_uint_eq(vd.queue_desc[1], 0x1000);
 	ck_assert_uint_eq(vd.queue_size[1], 16);
-	/* A queue that does not exist. */
+	/* A queue that does not exist, nor one past 16 bits that would alias queue 0. */
+	wr(0x030, 0x10000);
+	ck_assert_uint_eq(rd(0x034), 0);
 	wr(0x030, 2);
 	ck_assert_uint_eq(rd(0x034), 0);
 	wr(0x044, 1);
@@ -205,7 +231,7 @@ START_TEST(test_cmdline)
 	char buf[64];
 	virtio_mmio_cmdline(buf, sizeof(buf), VIRTIO_MMIO_BASE + VIRTIO_MMIO_SIZE,
 			    virtio_mmio_gsi(1));
-	ck_assert_str_eq(buf, " virtio_mmio.device=4K@0xfeb01000:6");
+	ck_assert_str_eq(buf, "virtio_mmio.device=4K@0xfeb01000:6 ");
 	/* Lines no legacy device uses: not the PIT, keyboard, cascade, COM1, RTC or mouse. */
 	for (unsigned n = 0; n < VIRTIO_MMIO_MAX; n++) {
 		unsigned g = virtio_mmio_gsi(n);
@@ -222,6 +248,7 @@ int main(void)
 	tcase_add_test(tc, test_identification);
 	tcase_add_test(tc, test_features);
 	tcase_add_test(tc, test_features_without_version_1);
+	tcase_add_test(tc, test_driver_ok_needs_features_ok);
 	tcase_add_test(tc, test_queue_setup);
 	tcase_add_test(tc, test_ring_outside_ram_needs_reset);
 	tcase_add_test(tc, test_interrupt_ack_and_reset);
