@@ -30,8 +30,10 @@ enum { T_IN = 0, T_OUT = 1, T_FLUSH = 4, T_GET_ID = 8, T_DISCARD = 11, T_WRITE_Z
 enum { S_OK = 0, S_IOERR = 1, S_UNSUPP = 2 };
 
 /* Limits we advertise, which also bound one request's bounce buffer. */
-#define SIZE_MAX_BYTES	 (1U << 20)
-#define MAX_REQUEST	 ((uint64_t)SIZE_MAX_BYTES * 2)
+#define SIZE_MAX_BYTES (1U << 20)
+#define MAX_REQUEST    ((uint64_t)SIZE_MAX_BYTES * 2) /* one DISCARD or WRITE_ZEROES */
+/* A read or write is bounded by the segments we advertise, nothing else. */
+#define MAX_RW		 ((uint64_t)SIZE_MAX_BYTES * VIRTIO_BLK_SEG_MAX)
 #define MAX_DISCARD_SEGS 1
 
 struct blk_req_hdr {
@@ -99,6 +101,80 @@ static struct io_uring_sqe *get_sqe(struct virtio_blk *blk)
 	return sqe;
 }
 
+/* Drops the first n bytes from the request's iovecs: what a short transfer already moved. */
+static void req_advance(struct blk_req *req, uint64_t n)
+{
+	req->done += n;
+	int i = 0;
+	while (i < req->niov && n >= req->iov[i].iov_len)
+		n -= req->iov[i++].iov_len;
+	memmove(req->iov, req->iov + i, (size_t)(req->niov - i) * sizeof(*req->iov));
+	req->niov -= i;
+	if (req->niov > 0) {
+		req->iov[0].iov_base = (uint8_t *)req->iov[0].iov_base + n;
+		req->iov[0].iov_len -= n;
+	}
+}
+
+/* A read that met the end of the file: the rest reads as zeros, as a sparse tail does. */
+static uint8_t zero_rest(struct blk_req *req)
+{
+	for (int i = 0; i < req->niov; i++)
+		memset(req->iov[i].iov_base, 0, req->iov[i].iov_len);
+	return S_OK;
+}
+
+static void prep_rw(struct virtio_blk *blk, struct blk_req *req, struct io_uring_sqe *sqe)
+{
+	off_t pos = req->pos + (off_t)req->done;
+	if (req->out)
+		io_uring_prep_writev(sqe, blk->fd, req->iov, (unsigned)req->niov, pos);
+	else
+		io_uring_prep_readv(sqe, blk->fd, req->iov, (unsigned)req->niov, pos);
+	io_uring_sqe_set_data(sqe, req);
+}
+
+/* What the last transfer of n bytes (or -errno) leaves: a status, or -1 for more to do. */
+static int rw_progress(struct blk_req *req, int64_t n)
+{
+	if (n < 0 || (n == 0 && req->out))
+		return S_IOERR;
+	if (n == 0)
+		return zero_rest(req);
+	req_advance(req, (uint64_t)n);
+	return req->done < req->len ? -1 : S_OK;
+}
+
+static uint8_t rw_sync(struct virtio_blk *blk, struct blk_req *req)
+{
+	for (;;) {
+		off_t pos = req->pos + (off_t)req->done;
+		ssize_t n = req->out ? pwritev(blk->fd, req->iov, req->niov, pos)
+				     : preadv(blk->fd, req->iov, req->niov, pos);
+		if (n < 0 && errno == EINTR)
+			continue;
+		int st = rw_progress(req, n < 0 ? -errno : n);
+		if (st >= 0)
+			return (uint8_t)st;
+	}
+}
+
+/* Submits what was prepared; false when io_uring refused it for good, which leaves requests
+ * that will never complete: the device then needs a reset. */
+static bool blk_submit(struct virtio_blk *blk)
+{
+	int r = 0;
+	for (int tries = 0; io_uring_sq_ready(&blk->ring) && tries < 100; tries++) {
+		r = io_uring_submit(&blk->ring);
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+			break;
+	}
+	if (!io_uring_sq_ready(&blk->ring))
+		return true;
+	log_error("virtio-blk: io_uring_submit: %s", r < 0 ? strerror(-r) : "nothing taken");
+	return false;
+}
+
 /* Reads and writes go straight between the image and guest memory: iovecs over the chain's
  * buffers, through io_uring when we have one. Returns a status, or -1 once submitted. */
 static int start_rw(struct virtio_blk *blk, struct virtq *vq, const struct virtq_chain *c,
@@ -107,7 +183,7 @@ static int start_rw(struct virtio_blk *blk, struct virtq *vq, const struct virtq
 	bool out = h->type == T_OUT;
 	/* Data follows the header (OUT) or precedes the status byte (IN). */
 	uint64_t len = out ? c->read_len - sizeof(*h) : c->write_len - 1;
-	if (len % SECTOR || len > MAX_REQUEST || !in_range(blk, h->sector, len))
+	if (len % SECTOR || len > MAX_RW || !in_range(blk, h->sector, len))
 		return S_IOERR;
 	if (out && blk->ro)
 		return S_IOERR;
@@ -118,22 +194,16 @@ static int start_rw(struct virtio_blk *blk, struct virtq *vq, const struct virtq
 	if (req->niov < 0)
 		return S_IOERR;
 	req->len = len;
+	req->out = out;
+	req->pos = (off_t)(h->sector * SECTOR);
 	req->written = out ? 0 : (uint32_t)len;
-	off_t pos = (off_t)(h->sector * SECTOR);
-	if (blk->uring) {
-		struct io_uring_sqe *sqe = get_sqe(blk);
-		if (!sqe)
-			return S_IOERR;
-		if (out)
-			io_uring_prep_writev(sqe, blk->fd, req->iov, (unsigned)req->niov, pos);
-		else
-			io_uring_prep_readv(sqe, blk->fd, req->iov, (unsigned)req->niov, pos);
-		io_uring_sqe_set_data(sqe, req);
-		return -1;
-	}
-	ssize_t n = out ? pwritev(blk->fd, req->iov, req->niov, pos)
-			: preadv(blk->fd, req->iov, req->niov, pos);
-	return n == (ssize_t)len ? S_OK : S_IOERR;
+	if (!blk->uring)
+		return rw_sync(blk, req);
+	struct io_uring_sqe *sqe = get_sqe(blk);
+	if (!sqe)
+		return S_IOERR;
+	prep_rw(blk, req, sqe);
+	return -1;
 }
 
 static uint8_t do_discard(struct virtio_blk *blk, struct virtq *vq, const struct virtq_chain *c,
@@ -177,7 +247,7 @@ static int start(struct virtio_blk *blk, struct virtq *vq, const struct virtq_ch
 				return S_IOERR;
 			io_uring_prep_fsync(sqe, blk->fd, IORING_FSYNC_DATASYNC);
 			io_uring_sqe_set_data(sqe, req);
-			req->len = 0;
+			req->flush = true;
 			return -1;
 		}
 		return fdatasync(blk->fd) == 0 ? S_OK : S_IOERR;
@@ -225,8 +295,8 @@ static void blk_queue_notify(void *dev, struct virtio_dev *vd, unsigned q)
 			blk->inflight++;
 		}
 	}
-	if (blk->uring && io_uring_sq_ready(&blk->ring) && io_uring_submit(&blk->ring) < 0)
-		log_warn("virtio-blk: io_uring_submit: %s", strerror(errno));
+	if (blk->uring && !blk_submit(blk))
+		r = -1;
 	if (r < 0)
 		virtio_needs_reset(vd);
 	else if (done)
@@ -239,17 +309,28 @@ static void blk_completions(void *opaque)
 	struct virtio_blk *blk = opaque;
 	pthread_mutex_lock(&blk->vd.lock);
 	struct io_uring_cqe *cqe;
-	unsigned head, n = 0;
+	unsigned head, n = 0, done = 0;
 	io_uring_for_each_cqe(&blk->ring, head, cqe)
 	{
 		struct blk_req *req = io_uring_cqe_get_data(cqe);
 		n++;
 		blk->inflight--;
-		if (req->busy)
-			req_done(blk, req, cqe->res == (int)req->len ? S_OK : S_IOERR);
+		if (!req->busy)
+			continue;
+		int st = req->flush ? (cqe->res == 0 ? S_OK : S_IOERR) : rw_progress(req, cqe->res);
+		struct io_uring_sqe *sqe;
+		if (st < 0 && (sqe = get_sqe(blk))) { /* short: the rest, from where it stopped */
+			prep_rw(blk, req, sqe);
+			blk->inflight++;
+			continue;
+		}
+		req_done(blk, req, st < 0 ? S_IOERR : (uint8_t)st);
+		done++;
 	}
 	io_uring_cq_advance(&blk->ring, n);
-	if (n)
+	if (!blk_submit(blk))
+		virtio_needs_reset(&blk->vd);
+	if (done)
 		virtio_notify_queue(&blk->vd, 0);
 	pthread_mutex_unlock(&blk->vd.lock);
 }
@@ -260,11 +341,17 @@ static void blk_reset(void *dev)
 {
 	struct virtio_blk *blk = dev;
 	while (blk->uring && blk->inflight) {
-		struct io_uring_cqe *cqe;
-		if (io_uring_wait_cqe(&blk->ring, &cqe) < 0)
+		/* Submits what may still sit in the ring, then waits. */
+		int r = io_uring_submit_and_wait(&blk->ring, 1);
+		if (r < 0 && r != -EINTR) {
+			log_error("virtio-blk: waiting for I/O at reset: %s", strerror(-r));
 			break;
-		io_uring_cqe_seen(&blk->ring, cqe);
-		blk->inflight--;
+		}
+		struct io_uring_cqe *cqe;
+		unsigned head, n = 0;
+		io_uring_for_each_cqe(&blk->ring, head, cqe) n++;
+		io_uring_cq_advance(&blk->ring, n);
+		blk->inflight -= n;
 	}
 	for (unsigned i = 0; i < BLK_QUEUE_SIZE; i++)
 		blk->reqs[i].busy = false;

@@ -21,7 +21,10 @@ struct blk_req {
 	uint16_t head;
 	uint8_t *status;  /* the chain's last writable byte, in guest memory */
 	uint32_t written; /* data bytes the device put in the chain on success */
-	uint64_t len;	  /* what the I/O must transfer to succeed */
+	bool out, flush;
+	off_t pos;     /* image offset of the data */
+	uint64_t len;  /* what the I/O must transfer to succeed */
+	uint64_t done; /* moved so far: a short transfer goes on from here */
 	int niov;
 	struct iovec iov[VIRTIO_BLK_SEG_MAX];
 };
