@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "devices/virtio_blk.h"
+#include "ring.h"
 #include "unit.h"
 
 #define QSIZE  32 /* three descriptors a request, heads 0 to 7 */
@@ -30,12 +31,7 @@ static int img_fd;
 
 static void desc(unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
 {
-	uint8_t d[16];
-	memcpy(d, &addr, 8);
-	memcpy(d + 8, &len, 4);
-	memcpy(d + 12, &flags, 2);
-	memcpy(d + 14, &next, 2);
-	ck_assert(gmem_write(&mem, DESC + 16ULL * i, d, 16));
+	ring_desc(&mem, DESC, i, addr, len, flags, next);
 }
 
 static uint16_t get16(uint64_t gpa)

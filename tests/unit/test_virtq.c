@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "devices/virtq.h"
+#include "ring.h"
 #include "unit.h"
 
 #define QSIZE 8
@@ -49,12 +50,7 @@ static uint16_t get16(uint64_t gpa)
 static void desc_at(uint64_t table, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
 		    uint16_t next)
 {
-	uint8_t d[16];
-	memcpy(d, &addr, 8);
-	memcpy(d + 8, &len, 4);
-	memcpy(d + 12, &flags, 2);
-	memcpy(d + 14, &next, 2);
-	ck_assert(gmem_write(&mem, table + 16ULL * i, d, 16));
+	ring_desc(&mem, table, i, addr, len, flags, next);
 }
 
 static void desc(unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
