@@ -14,12 +14,19 @@ void virtio_notify_queue(struct virtio_dev *vd, unsigned q)
 		virtio_interrupt_queue(vd, q);
 }
 
+/* Without a transport (unit tests) there is nobody to interrupt. */
+static void raise_interrupt(struct virtio_dev *vd, uint8_t isr_bit, unsigned q)
+{
+	if (!vd->transport)
+		return;
+	vd->isr |= isr_bit;
+	vd->transport->interrupt(vd, isr_bit, q);
+}
+
 void virtio_interrupt_queue(struct virtio_dev *vd, unsigned q)
 {
-	if (q >= vd->ops->nqueues || !vd->transport)
-		return;
-	vd->isr |= VIRTIO_ISR_QUEUE;
-	vd->transport->interrupt(vd, VIRTIO_ISR_QUEUE, q);
+	if (q < vd->ops->nqueues)
+		raise_interrupt(vd, VIRTIO_ISR_QUEUE, q);
 }
 
 void virtio_needs_reset(struct virtio_dev *vd)
@@ -29,10 +36,7 @@ void virtio_needs_reset(struct virtio_dev *vd)
 	log_warn("%s: malformed virtqueue from the guest; device needs reset", vd->name);
 	vd->status |= VIRTIO_STATUS_NEEDS_RESET;
 	vd->config_generation++;
-	if (!vd->transport)
-		return;
-	vd->isr |= VIRTIO_ISR_CONFIG;
-	vd->transport->interrupt(vd, VIRTIO_ISR_CONFIG, 0);
+	raise_interrupt(vd, VIRTIO_ISR_CONFIG, 0);
 }
 
 void virtio_reset_locked(struct virtio_dev *vd)
@@ -129,9 +133,8 @@ void virtio_kick_queue(struct virtio_dev *vd, unsigned q)
 {
 	if (q >= vd->ops->nqueues)
 		return;
-	uint64_t one = 1;
-	ssize_t r = write(vd->kick_fd[q], &one, sizeof(one));
-	(void)r; /* an eventfd only fails to count on overflow, which leaves it readable */
+	/* An eventfd only fails to count on overflow, which leaves it readable. */
+	eventfd_write(vd->kick_fd[q], 1);
 }
 
 static void kick_handler(void *opaque)

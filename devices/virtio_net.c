@@ -94,6 +94,14 @@ static bool mergeable(const struct virtio_net *net)
 	return net->vd.driver_features & (1ULL << VIRTIO_NET_F_MRG_RXBUF);
 }
 
+/* No packet pending and no guest buffers held for one. */
+static void rx_forget(struct virtio_net *net)
+{
+	net->nheld = 0;
+	net->held_bytes = 0;
+	net->rx_len = 0;
+}
+
 /* Delivers the pending packet once enough guest buffers are held; true when it went out. */
 static bool rx_deliver(struct virtio_net *net)
 {
@@ -128,9 +136,7 @@ static bool rx_deliver(struct virtio_net *net)
 		virtq_push(vq, c->head, (uint32_t)n);
 		off += n;
 	}
-	net->nheld = 0;
-	net->held_bytes = 0;
-	net->rx_len = 0;
+	rx_forget(net);
 	return true;
 }
 
@@ -248,9 +254,7 @@ static void start_vhost(struct virtio_net *net, struct virtio_dev *vd)
 	    [RXQ] = vd->vqs[RXQ].last_avail,
 	    [TXQ] = vd->vqs[TXQ].last_avail,
 	};
-	net->nheld = 0;
-	net->held_bytes = 0;
-	net->rx_len = 0;
+	rx_forget(net);
 	route_to_vhost(net, true);
 	int kick[VHOST_NET_QUEUES] = {vd->kick_fd[RXQ], vd->kick_fd[TXQ]};
 	if (vhost_net_start(&net->vhost, vd->mem, vd->vqs, base, kick,
@@ -278,9 +282,7 @@ static void net_reset(void *dev)
 		route_to_vhost(net, false);
 	}
 	/* Held buffers belong to rings the driver just abandoned. */
-	net->nheld = 0;
-	net->held_bytes = 0;
-	net->rx_len = 0;
+	rx_forget(net);
 }
 
 static void tap_readable(void *opaque)
