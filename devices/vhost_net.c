@@ -62,7 +62,7 @@ int vhost_net_open(struct vhost_net *vh, const char *tap, const struct guest_mem
 }
 
 static int vring_setup(struct vhost_net *vh, const struct guest_mem *mem, unsigned q,
-		       const struct virtq *vq, uint16_t base, int kick_fd)
+		       const struct virtq *vq, uint16_t base, int kick_fd, int call_fd)
 {
 	/* The ring sizes as the split ring lays them out (virtio 1.2, 2.7); gmem_ptr checks that
 	 * each lies wholly in RAM, as virtq_enable did. */
@@ -80,7 +80,7 @@ static int vring_setup(struct vhost_net *vh, const struct guest_mem *mem, unsign
 	    .used_user_addr = (uint64_t)(uintptr_t)used,
 	};
 	struct vhost_vring_file kick = {.index = q, .fd = kick_fd};
-	struct vhost_vring_file call = {.index = q, .fd = vh->call_fd[q]};
+	struct vhost_vring_file call = {.index = q, .fd = call_fd};
 	if (ioctl(vh->fd, VHOST_SET_VRING_NUM, &num) < 0 ||
 	    ioctl(vh->fd, VHOST_SET_VRING_BASE, &b) < 0 ||
 	    ioctl(vh->fd, VHOST_SET_VRING_ADDR, &addr) < 0 ||
@@ -91,7 +91,8 @@ static int vring_setup(struct vhost_net *vh, const struct guest_mem *mem, unsign
 }
 
 int vhost_net_start(struct vhost_net *vh, const struct guest_mem *mem, const struct virtq *vqs,
-		    const uint16_t *base, const int *kick_fd, uint64_t features, int tap_fd)
+		    const uint16_t *base, const int *kick_fd, const int *call_fd, uint64_t features,
+		    int tap_fd)
 {
 	uint64_t f = features;
 	if (ioctl(vh->fd, VHOST_SET_FEATURES, &f) < 0) {
@@ -100,7 +101,7 @@ int vhost_net_start(struct vhost_net *vh, const struct guest_mem *mem, const str
 		return -1;
 	}
 	for (unsigned q = 0; q < VHOST_NET_QUEUES; q++) {
-		if (vring_setup(vh, mem, q, &vqs[q], base[q], kick_fd[q]) < 0) {
+		if (vring_setup(vh, mem, q, &vqs[q], base[q], kick_fd[q], call_fd[q]) < 0) {
 			log_error("vhost-net: queue %u setup: %s", q, strerror(errno));
 			return -1;
 		}

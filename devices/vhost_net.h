@@ -1,7 +1,7 @@
 /* The kernel's vhost-net as virtio-net's data path (--net ...,vhost=on): once the driver sets
- * DRIVER_OK, the host kernel moves packets between the TAP and the guest's rings directly, and
- * kvmm only relays its "used buffers" signals to the guest as interrupts. The userspace path
- * in virtio_net.c stays for everything before DRIVER_OK and after a reset. */
+ * DRIVER_OK, the host kernel moves packets between the TAP and the guest's rings directly and
+ * signals interrupts through KVM irqfds (or, without MSI-X, through eventfds kvmm relays).
+ * The userspace path in virtio_net.c stays for everything before DRIVER_OK and after a reset. */
 #pragma once
 
 #include <stdbool.h>
@@ -23,10 +23,12 @@ struct vhost_net {
  * after a one-line error naming what to do (modprobe vhost_net, permissions). */
 int vhost_net_open(struct vhost_net *vh, const char *tap, const struct guest_mem *mem);
 /* Hands the configured rings to the kernel: base[q] is the next available index to process,
- * kick_fd[q] the eventfd the guest's notify write signals; features are the negotiated
+ * kick_fd[q] the eventfd the guest's notify write signals, call_fd[q] the one vhost signals
+ * for an interrupt (a KVM irqfd, or vh->call_fd[q] to relay); features are the negotiated
  * ring features, a subset of vh->features. Returns 0, or -1 after logging. */
 int vhost_net_start(struct vhost_net *vh, const struct guest_mem *mem, const struct virtq *vqs,
-		    const uint16_t *base, const int *kick_fd, uint64_t features, int tap_fd);
+		    const uint16_t *base, const int *kick_fd, const int *call_fd, uint64_t features,
+		    int tap_fd);
 /* Detaches the TAP and stops the rings (after a device reset). */
 void vhost_net_stop(struct vhost_net *vh);
 void vhost_net_close(struct vhost_net *vh);

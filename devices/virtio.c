@@ -39,6 +39,13 @@ void virtio_needs_reset(struct virtio_dev *vd)
 	raise_interrupt(vd, VIRTIO_ISR_CONFIG, 0);
 }
 
+int virtio_queue_irqfd(struct virtio_dev *vd, unsigned q)
+{
+	if (!vd->transport || !vd->transport->queue_irqfd)
+		return -1;
+	return vd->transport->queue_irqfd(vd, q);
+}
+
 void virtio_reset_locked(struct virtio_dev *vd)
 {
 	vd->driver_features = 0;
@@ -186,6 +193,8 @@ int virtio_dev_init(struct virtio_dev *vd, const char *name, const struct virtio
 void virtio_dev_destroy(struct virtio_dev *vd)
 {
 	/* The transport's bus claims and ioeventfds go with the VM itself; no vCPU is left. */
+	if (vd->transport && vd->transport->destroy)
+		vd->transport->destroy(vd);
 	free(vd->transport_data);
 	vd->transport_data = NULL;
 	vd->transport = NULL;

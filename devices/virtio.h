@@ -57,6 +57,11 @@ struct virtio_transport_ops {
 	void (*driver_reset)(struct virtio_dev *vd);
 	/* Power-on state of what a driver reset keeps (the MSI-X table). Optional. */
 	void (*power_on)(struct virtio_dev *vd);
+	/* An eventfd whose signal raises queue q's interrupt without kvmm (an irqfd), for a
+	 * backend that signals by itself; -1 when there is none now. Device locked. Optional. */
+	int (*queue_irqfd)(struct virtio_dev *vd, unsigned q);
+	/* Releases what the transport holds besides its allocation. Optional. */
+	void (*destroy)(struct virtio_dev *vd);
 };
 
 struct virtio_kick {
@@ -115,3 +120,6 @@ void virtio_kick_queue(struct virtio_dev *vd, unsigned q);
 void virtio_notify_queue(struct virtio_dev *vd, unsigned q);
 void virtio_interrupt_queue(struct virtio_dev *vd, unsigned q);
 void virtio_needs_reset(struct virtio_dev *vd);
+/* For a backend that raises queue q's interrupts by itself: the transport's irqfd for it, or
+ * -1 when its signals must go through virtio_interrupt_queue. Device locked. */
+int virtio_queue_irqfd(struct virtio_dev *vd, unsigned q);

@@ -257,7 +257,18 @@ static void start_vhost(struct virtio_net *net, struct virtio_dev *vd)
 	rx_forget(net);
 	route_to_vhost(net, true);
 	int kick[VHOST_NET_QUEUES] = {vd->kick_fd[RXQ], vd->kick_fd[TXQ]};
-	if (vhost_net_start(&net->vhost, vd->mem, vd->vqs, base, kick,
+	/* vhost signals the queue's MSI-X irqfd itself when there is one; otherwise (INTx,
+	 * virtio-mmio) its own eventfd, which the I/O thread relays (vhost_call). */
+	int call[VHOST_NET_QUEUES];
+	for (unsigned q = 0; q < VHOST_NET_QUEUES; q++) {
+		call[q] = virtio_queue_irqfd(vd, q);
+		if (call[q] < 0)
+			call[q] = net->vhost.call_fd[q];
+	}
+	log_debug("virtio-net: vhost interrupts %s", call[RXQ] == net->vhost.call_fd[RXQ]
+							 ? "relayed by the I/O thread"
+							 : "straight to KVM (irqfd)");
+	if (vhost_net_start(&net->vhost, vd->mem, vd->vqs, base, kick, call,
 			    vd->driver_features & NET_VHOST_FEATURES, net->tap_fd) < 0) {
 		log_warn("virtio-net: carrying on without vhost");
 		route_to_vhost(net, false);

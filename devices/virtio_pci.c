@@ -1,7 +1,10 @@
 #include "virtio_pci.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "vmm/le.h"
 #include "vmm/log.h"
@@ -41,28 +44,56 @@ static uint16_t msix_control(const struct virtio_pci *vp)
 	return (uint16_t)le_get(&vp->pci.cfg[vp->msix_cap + 2], 2);
 }
 
+static bool vector_live(const struct virtio_pci *vp, unsigned v)
+{
+	uint16_t ctrl = msix_control(vp);
+	return (ctrl & MSIX_CTRL_ENABLE) && !(ctrl & MSIX_CTRL_MASKALL) &&
+	       !(vp->msix[v].ctrl & MSIX_ENTRY_MASKED);
+}
+
+/* Brings each vector's irqfd in line with the MSI-X table and control register: routed to the
+ * guest's message and bound while the vector is live, unbound otherwise. Linux masks an entry
+ * while it rewrites the message, so a route changes between an unbind and a bind. A vector that
+ * goes live with an interrupt pending gets it now. Device locked. */
+static void msix_sync(struct virtio_pci *vp)
+{
+	for (unsigned v = 0; v < nvectors(vp); v++) {
+		struct msix_route *r = &vp->route[v];
+		if (r->gsi < 0)
+			continue;
+		if (!vector_live(vp, v)) {
+			if (r->bound && kvm_irqfd(vp->kvm, r->fd, (uint32_t)r->gsi, false) == 0)
+				r->bound = false;
+			continue;
+		}
+		const struct msix_entry *e = &vp->msix[v];
+		uint64_t addr = ((uint64_t)e->addr_hi << 32) | e->addr_lo;
+		if (!r->routed || r->addr != addr || r->data != e->data) {
+			if (kvm_msi_route_set(vp->kvm, (uint32_t)r->gsi, addr, e->data) < 0)
+				continue;
+			r->routed = true;
+			r->addr = addr;
+			r->data = e->data;
+		}
+		if (!r->bound && kvm_irqfd(vp->kvm, r->fd, (uint32_t)r->gsi, true) == 0)
+			r->bound = true;
+		if (r->bound && (vp->msix_pending & (1ULL << v))) {
+			vp->msix_pending &= ~(1ULL << v);
+			eventfd_write(r->fd, 1);
+		}
+	}
+}
+
+/* A masked vector remembers the interrupt in the PBA (virtio 1.2 4.1.4.5; PCI MSI-X). */
 static void msix_fire(struct virtio_pci *vp, uint16_t vector)
 {
 	if (vector == VIRTIO_NO_VECTOR || vector >= nvectors(vp))
 		return;
-	uint16_t ctrl = msix_control(vp);
-	if (!(ctrl & MSIX_CTRL_ENABLE))
-		return;
-	const struct msix_entry *e = &vp->msix[vector];
-	if ((ctrl & MSIX_CTRL_MASKALL) || (e->ctrl & MSIX_ENTRY_MASKED)) {
+	struct msix_route *r = &vp->route[vector];
+	if (r->bound)
+		eventfd_write(r->fd, 1);
+	else
 		vp->msix_pending |= 1ULL << vector;
-		return;
-	}
-	vp->msix_pending &= ~(1ULL << vector);
-	kvm_signal_msi(vp->kvm, ((uint64_t)e->addr_hi << 32) | e->addr_lo, e->data);
-}
-
-/* A vector the guest unmasks gets the interrupt it missed while masked. */
-static void msix_deliver_pending(struct virtio_pci *vp)
-{
-	for (unsigned v = 0; v < nvectors(vp); v++)
-		if (vp->msix_pending & (1ULL << v))
-			msix_fire(vp, (uint16_t)v);
 }
 
 /* INTx: the line stays asserted while ISR has bits set; reading ISR clears both. */
@@ -98,12 +129,33 @@ static void pci_driver_reset(struct virtio_dev *vd)
 	intx_update(vp);
 }
 
+/* For a backend that signals queue q's interrupt itself (vhost): the eventfd of the queue's
+ * MSI-X vector, which KVM turns into the interrupt with no stop in kvmm; -1 when the driver
+ * uses INTx or gave the queue no vector (the backend's signals are relayed then). */
+static int pci_queue_irqfd(struct virtio_dev *vd, unsigned q)
+{
+	struct virtio_pci *vp = vd->transport_data;
+	uint16_t v = q < vd->ops->nqueues ? vp->queue_vector[q] : VIRTIO_NO_VECTOR;
+	if (!(msix_control(vp) & MSIX_CTRL_ENABLE) || v >= nvectors(vp) || vp->route[v].gsi < 0)
+		return -1;
+	return vp->route[v].fd;
+}
+
 /* Power-on: every MSI-X entry masked. */
 static void pci_power_on(struct virtio_dev *vd)
 {
 	struct virtio_pci *vp = vd->transport_data;
-	for (unsigned v = 0; v <= VIRTIO_MAX_QUEUES; v++)
+	for (unsigned v = 0; v < VIRTIO_PCI_VECTORS; v++)
 		vp->msix[v] = (struct msix_entry){.ctrl = MSIX_ENTRY_MASKED};
+	msix_sync(vp);
+}
+
+static void pci_destroy(struct virtio_dev *vd)
+{
+	struct virtio_pci *vp = vd->transport_data;
+	for (unsigned v = 0; v < VIRTIO_PCI_VECTORS; v++)
+		if (vp->route[v].fd >= 0)
+			close(vp->route[v].fd); /* KVM drops an irqfd whose eventfd goes */
 }
 
 /* --- common configuration ------------------------------------------------------------------ */
@@ -220,7 +272,7 @@ static void msix_table_access(struct virtio_pci *vp, unsigned off, uint8_t *data
 	e->addr_hi = (uint32_t)le_get(&raw[4], 4);
 	e->data = (uint32_t)le_get(&raw[8], 4);
 	e->ctrl = (uint32_t)le_get(&raw[12], 4) & MSIX_ENTRY_MASKED;
-	msix_deliver_pending(vp);
+	msix_sync(vp);
 }
 
 static void bar0_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t len)
@@ -287,11 +339,11 @@ static void msix_cfg_write(struct pci_device *pdev, unsigned offset, uint32_t va
 	struct virtio_pci *vp = (struct virtio_pci *)pdev;
 	(void)val;
 	(void)len;
-	/* Enabling MSI-X or clearing the function mask may release pending vectors. Called with
-	 * the PCI bus lock held; the transport lock nests inside it. */
+	/* Enabling MSI-X or clearing the function mask binds vectors and may release pending
+	 * ones. Called with the PCI bus lock held; the transport lock nests inside it. */
 	if (offset <= vp->msix_cap + 3 && offset + len > vp->msix_cap + 2) {
 		pthread_mutex_lock(&vp->vd->lock);
-		msix_deliver_pending(vp);
+		msix_sync(vp);
 		pthread_mutex_unlock(&vp->vd->lock);
 	}
 }
@@ -313,6 +365,8 @@ static const struct virtio_transport_ops pci_transport = {
     .interrupt = pci_interrupt,
     .driver_reset = pci_driver_reset,
     .power_on = pci_power_on,
+    .queue_irqfd = pci_queue_irqfd,
+    .destroy = pci_destroy,
 };
 
 int virtio_pci_attach(struct virtio_dev *vd, struct kvm *kvm, struct pci_bus *pci)
@@ -325,6 +379,19 @@ int virtio_pci_attach(struct virtio_dev *vd, struct kvm *kvm, struct pci_bus *pc
 	}
 	vp->vd = vd;
 	vp->kvm = kvm;
+	for (unsigned v = 0; v < VIRTIO_PCI_VECTORS; v++)
+		vp->route[v] = (struct msix_route){.gsi = -1, .fd = -1};
+	vd->transport = &pci_transport;
+	vd->transport_data = vp; /* vd owns vp now: virtio_dev_destroy frees it */
+	for (unsigned v = 0; v < nvectors(vp); v++) {
+		vp->route[v].fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		vp->route[v].gsi = kvm_msi_route_add(kvm);
+		if (vp->route[v].fd < 0 || vp->route[v].gsi < 0) {
+			log_error("%s: MSI-X vector %u: %s", vd->name, v,
+				  vp->route[v].fd < 0 ? strerror(errno) : "no GSI left");
+			return -1;
+		}
+	}
 	struct pci_device *p = &vp->pci;
 	pci_device_init(p, vd->name, VIRTIO_PCI_VENDOR, VIRTIO_PCI_DEVICE_BASE + ops->device_id,
 			ops->pci_class, VIRTIO_PCI_VENDOR, ops->device_id);
@@ -344,12 +411,10 @@ int virtio_pci_attach(struct virtio_dev *vd, struct kvm *kvm, struct pci_bus *pc
 	le_put(&p->cfg[vp->msix_cap + 4], MSIX_TABLE, 4); /* BIR 0 */
 	le_put(&p->cfg[vp->msix_cap + 8], MSIX_PBA, 4);
 
-	vd->transport = &pci_transport;
-	vd->transport_data = vp;
 	virtio_dev_reset(vd);
 	int slot = pci_bus_add(pci, p);
 	if (slot < 0)
-		return -1; /* vd owns vp now: virtio_dev_destroy frees it */
+		return -1;
 	vp->intx_gsi = pci_intx_gsi((unsigned)slot);
 	p->cfg[PCI_INTERRUPT_LINE] = (uint8_t)vp->intx_gsi;
 	log_debug("%s: PCI 00:%02x.0", vd->name, slot);

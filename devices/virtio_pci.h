@@ -17,6 +17,20 @@ struct msix_entry {
 	uint32_t addr_lo, addr_hi, data, ctrl;
 };
 
+#define VIRTIO_PCI_VECTORS (VIRTIO_MAX_QUEUES + 1)
+
+/* How an MSI-X vector reaches KVM: its own GSI routed to the message the guest programmed, and
+ * an irqfd on that GSI, bound only while the vector may fire (MSI-X on, vector unmasked). A
+ * signal while it is unbound waits in the eventfd's count and fires when the guest unmasks. */
+struct msix_route {
+	int gsi;       /* -1 until allocated */
+	int fd;	       /* the irqfd's eventfd: what vhost signals directly */
+	bool bound;    /* assigned to gsi in KVM */
+	bool routed;   /* gsi points at msg */
+	uint64_t addr; /* the message gsi points at */
+	uint32_t data;
+};
+
 struct virtio_pci {
 	struct pci_device pci;
 	struct virtio_dev *vd;
@@ -27,7 +41,8 @@ struct virtio_pci {
 	uint16_t queue_vector[VIRTIO_MAX_QUEUES];
 
 	unsigned msix_cap;
-	struct msix_entry msix[VIRTIO_MAX_QUEUES + 1];
+	struct msix_entry msix[VIRTIO_PCI_VECTORS];
+	struct msix_route route[VIRTIO_PCI_VECTORS];
 	uint64_t msix_pending;
 
 	unsigned intx_gsi;

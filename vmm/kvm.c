@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -26,11 +27,104 @@ static const struct {
     {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
     {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
     {KVM_CAP_NR_MEMSLOTS, "KVM_CAP_NR_MEMSLOTS"},
+    {KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING"},
+    {KVM_CAP_IRQFD, "KVM_CAP_IRQFD"},
 };
+
+/* The routes KVM_CREATE_IRQCHIP starts with (x86 default routing): GSIs 0-15 reach both PICs'
+ * pins and the IOAPIC's, 16-23 the IOAPIC only. Replacing the table must keep them. */
+#define IRQCHIP_GSIS 24
+
+static int routes_init(struct kvm *kvm)
+{
+	int max = ioctl(kvm->dev_fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQ_ROUTING);
+	kvm->max_routes = max > 0 ? (unsigned)max : 1024;
+	kvm->routes = calloc(1, sizeof(*kvm->routes) +
+				    kvm->max_routes * sizeof(struct kvm_irq_routing_entry));
+	if (!kvm->routes) {
+		log_error("out of memory");
+		return -1;
+	}
+	pthread_mutex_init(&kvm->routes_lock, NULL);
+	struct kvm_irq_routing_entry *e = kvm->routes->entries;
+	unsigned n = 0;
+	for (uint32_t gsi = 0; gsi < IRQCHIP_GSIS; gsi++) {
+		if (gsi < 16)
+			e[n++] = (struct kvm_irq_routing_entry){
+			    .gsi = gsi,
+			    .type = KVM_IRQ_ROUTING_IRQCHIP,
+			    .u.irqchip = {gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+					  gsi % 8},
+			};
+		e[n++] = (struct kvm_irq_routing_entry){
+		    .gsi = gsi,
+		    .type = KVM_IRQ_ROUTING_IRQCHIP,
+		    .u.irqchip = {KVM_IRQCHIP_IOAPIC, gsi},
+		};
+	}
+	kvm->routes->nr = n;
+	return 0;
+}
+
+int kvm_msi_route_add(struct kvm *kvm)
+{
+	pthread_mutex_lock(&kvm->routes_lock);
+	struct kvm_irq_routing *r = kvm->routes;
+	int gsi = -1;
+	if (r->nr < kvm->max_routes) {
+		gsi = (int)r->entries[r->nr - 1].gsi + 1;
+		/* An MSI to address 0 is nothing a vector sends before the guest programs it:
+		 * kvmm only signals vectors the guest enabled and unmasked. */
+		r->entries[r->nr++] = (struct kvm_irq_routing_entry){
+		    .gsi = (uint32_t)gsi,
+		    .type = KVM_IRQ_ROUTING_MSI,
+		};
+	} else {
+		log_error("KVM GSI routing: all %u routes in use", kvm->max_routes);
+	}
+	pthread_mutex_unlock(&kvm->routes_lock);
+	return gsi;
+}
+
+int kvm_msi_route_set(struct kvm *kvm, uint32_t gsi, uint64_t addr, uint32_t data)
+{
+	pthread_mutex_lock(&kvm->routes_lock);
+	struct kvm_irq_routing *r = kvm->routes;
+	int ret = -1;
+	for (unsigned i = 0; i < r->nr; i++) {
+		struct kvm_irq_routing_entry *e = &r->entries[i];
+		if (e->gsi != gsi || e->type != KVM_IRQ_ROUTING_MSI)
+			continue;
+		e->u.msi.address_lo = (uint32_t)addr;
+		e->u.msi.address_hi = (uint32_t)(addr >> 32);
+		e->u.msi.data = data;
+		ret = ioctl(kvm->vm_fd, KVM_SET_GSI_ROUTING, r);
+		if (ret < 0)
+			log_error("KVM_SET_GSI_ROUTING (GSI %u): %s", gsi, strerror(errno));
+		break;
+	}
+	pthread_mutex_unlock(&kvm->routes_lock);
+	return ret;
+}
+
+int kvm_irqfd(struct kvm *kvm, int fd, uint32_t gsi, bool assign)
+{
+	struct kvm_irqfd irqfd = {
+	    .fd = (uint32_t)fd,
+	    .gsi = gsi,
+	    .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
+	};
+	if (ioctl(kvm->vm_fd, KVM_IRQFD, &irqfd) < 0) {
+		log_error("KVM_IRQFD %s GSI %u: %s", assign ? "to" : "from", gsi, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
 
 int kvm_init(struct kvm *kvm, const char *path)
 {
 	kvm->dev_fd = kvm->vm_fd = -1;
+	kvm->routes = NULL;
 	kvm->dev_fd = open(path, O_RDWR | O_CLOEXEC);
 	if (kvm->dev_fd < 0) {
 		int e = errno;
@@ -88,6 +182,8 @@ int kvm_init(struct kvm *kvm, const char *path)
 		log_error("KVM_CREATE_PIT2: %s", strerror(errno));
 		goto fail;
 	}
+	if (routes_init(kvm) < 0)
+		goto fail;
 	return 0;
 fail:
 	kvm_close(kvm);
@@ -101,6 +197,11 @@ void kvm_close(struct kvm *kvm)
 	if (kvm->dev_fd >= 0)
 		close(kvm->dev_fd);
 	kvm->vm_fd = kvm->dev_fd = -1;
+	if (kvm->routes) {
+		free(kvm->routes);
+		kvm->routes = NULL;
+		pthread_mutex_destroy(&kvm->routes_lock);
+	}
 }
 
 int kvm_set_memslot(struct kvm *kvm, uint32_t slot, uint64_t gpa, uint64_t size, void *host)
@@ -159,14 +260,4 @@ int kvm_ioeventfd_match(struct kvm *kvm, uint64_t addr, uint32_t len, int fd, ui
 	    .flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
 	};
 	return ioeventfd(kvm, &io, assign);
-}
-
-int kvm_signal_msi(struct kvm *kvm, uint64_t addr, uint32_t data)
-{
-	struct kvm_msi msi = {
-	    .address_lo = (uint32_t)addr,
-	    .address_hi = (uint32_t)(addr >> 32),
-	    .data = data,
-	};
-	return ioctl(kvm->vm_fd, KVM_SIGNAL_MSI, &msi);
 }

@@ -1,14 +1,23 @@
 /* The KVM system and VM file descriptors, and the capabilities kvmm relies on. */
 #pragma once
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+struct kvm_irq_routing;
 
 struct kvm {
 	int dev_fd; /* /dev/kvm */
 	int vm_fd;
 	int vcpu_mmap_size;
 	int max_vcpus;
+
+	/* KVM replaces its GSI routing table whole on every change, so kvmm keeps the table it
+	 * last gave: the irqchip pins KVM routes by default, then one MSI route per vector. */
+	pthread_mutex_t routes_lock;
+	struct kvm_irq_routing *routes;
+	unsigned max_routes;
 };
 
 /* Opens the KVM device at path, checks the API version and every capability kvmm uses, creates
@@ -27,8 +36,14 @@ int kvm_ioeventfd(struct kvm *kvm, uint64_t addr, uint32_t len, int fd, bool pio
 int kvm_ioeventfd_match(struct kvm *kvm, uint64_t addr, uint32_t len, int fd, uint64_t value,
 			bool assign);
 
-/* Injects one MSI (address/data as the guest programmed them into an MSI-X table entry). */
-int kvm_signal_msi(struct kvm *kvm, uint64_t addr, uint32_t data);
+/* A GSI of its own for one MSI (an MSI-X vector), routed nowhere until kvm_msi_route_set.
+ * Returns the GSI, or -1 after logging. */
+int kvm_msi_route_add(struct kvm *kvm);
+/* Points gsi at the message the guest programmed (address/data of an MSI-X table entry). */
+int kvm_msi_route_set(struct kvm *kvm, uint32_t gsi, uint64_t addr, uint32_t data);
+/* Makes a signal on eventfd fd raise gsi inside KVM (assign), or stops that. An assign while
+ * fd already counts raises gsi at once; a deassign forgets the count. */
+int kvm_irqfd(struct kvm *kvm, int fd, uint32_t gsi, bool assign);
 
 /* Drives a GSI of the in-kernel PIC/IOAPIC. */
 int kvm_irq_line(struct kvm *kvm, uint32_t gsi, int level);

@@ -103,6 +103,11 @@ in_harness "$WORK/net.log" --timeout 300 --rw "$WORK" -- sh "$host"
 log=$(tr -d '\r' <"$WORK/net.log")
 grep -q '^KVMM-MAC 52:54:00:12:34:56$' <<<"$log" || fail "the guest's NIC does not have the MAC we gave"
 grep -q '^KVMM-PING-OK$' <<<"$log" || fail "the guest could not ping the host end of the TAP"
+# With MSI-X, vhost-net signals KVM irqfds itself: no interrupt passes through kvmm.
+if [ "$vhost" = on ]; then
+	grep -q 'virtio-net: vhost interrupts straight to KVM (irqfd)' <<<"$log" ||
+		fail "vhost-net's interrupts did not go to KVM irqfds"
+fi
 # The last attempt's, should the harness have retried after an environment hang.
 sent=$(sed -n 's/^KVMM-SENT \([0-9a-f]*\)$/\1/p' <<<"$log" | tail -n 1)
 [ -n "$sent" ] || fail "the guest did not report what it sent"
