@@ -33,3 +33,9 @@ ctest --test-dir build -L images --output-on-failure
 # Verbose: the boot tests print the guest's console and how long each boot took.
 echo "== boot tests (where /dev/kvm exists: see tests/harness/README.md)"
 ctest --test-dir build -L boot --output-on-failure -V
+
+# Numbers, not tests: the same run's virtio-blk read beside the host's (the TCP rates with and
+# without vhost are in the boot_virtio_net tests' output above). A failure here is reported
+# and does not fail the run.
+echo "== benchmarks"
+bash tests/bench/blk-read.sh build/kvmm 128 || echo "benchmark blk-read did not finish (not a test)"
