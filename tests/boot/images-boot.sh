@@ -7,12 +7,14 @@
 #   distro       the stock Debian kernel + the initramfs holding its virtio modules
 #   net          kvmm-kernel + initramfs with a virtio-net NIC on a TAP (in a network namespace
 #                of its own): init brings eth0 up with kvmm.ip=, and the guest pings the host end
+#   net-mmio     the same NIC on the virtio-mmio transport with vhost=on: without MSI-X kvmm
+#                relays vhost-net's interrupts, as its -v output must say
 # The command comes from `kvmm.run=` on the kernel command line, as a user would give it. Each
 # prints its boot-to-marker time: the guest's uptime at the marker, and the wall time of the
 # whole harness run.
-#   tests/boot/images-boot.sh KVMM WORKDIR kvmm-kernel|disk|distro|net
+#   tests/boot/images-boot.sh KVMM WORKDIR kvmm-kernel|disk|distro|net|net-mmio
 source "$(dirname "$0")/lib.sh"
-KVMM=${1:?usage: images-boot.sh KVMM WORKDIR kvmm-kernel|disk|distro} WORK=${2:?} MODE=${3:?}
+KVMM=${1:?usage: images-boot.sh KVMM WORKDIR kvmm-kernel|disk|distro|net|net-mmio} WORK=${2:?} MODE=${3:?}
 mkdir -p "$WORK"
 IMAGES=$TOP/images/kvmm-images
 
@@ -46,9 +48,14 @@ disk)
 	run="echo $nonce >/kvmm-written; $marker"
 	rootargs="root=/dev/vda rw"
 	;;
-net)
+net | net-mmio)
 	kernel=$(image kernel kernel)
-	args+=(--kernel "$kernel" --initrd "$(image initramfs initramfs)" --net tap=kvmmimg0)
+	args+=(--kernel "$kernel" --initrd "$(image initramfs initramfs)")
+	if [ "$MODE" = net ]; then
+		args+=(--net tap=kvmmimg0)
+	else
+		args+=(-v --transport mmio --net tap=kvmmimg0,vhost=on)
+	fi
 	run="ping -c 2 -W 5 10.0.2.1 >/dev/null && echo KVMM-PING-OK; $marker"
 	run+=" ip=\$(ip -4 -o addr show dev eth0 | awk '{print \$4}')"
 	rootargs="kvmm.ip=10.0.2.15/24"
@@ -58,13 +65,13 @@ distro)
 	args+=(--kernel "$kernel" --initrd "$(image distro_initramfs distro)")
 	run=$marker
 	;;
-*) fail "unknown mode '$MODE' (kvmm-kernel, disk, distro, net)" ;;
+*) fail "unknown mode '$MODE' (kvmm-kernel, disk, distro, net, net-mmio)" ;;
 esac
 args+=(--cmdline "${rootargs:-} panic=-1 loglevel=4 kvmm.run=\"$run\"")
 
 log=$WORK/$MODE.log
 start=$(now_ms)
-if [ "$MODE" = net ]; then
+if [ "$MODE" = net ] || [ "$MODE" = net-mmio ]; then
 	# The TAP's host end, 10.0.2.1, lives in a namespace of its own: nothing leaves the machine.
 	host=$WORK/net-host.sh
 	# shellcheck disable=SC2016 # $ns and $$ are the host script's
@@ -88,10 +95,15 @@ field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
 [ "$(field virtio)" -ge 1 ] 2>/dev/null || fail "guest found no virtio device: $line"
 uptime=$(field uptime)
 [ -n "$uptime" ] || fail "no uptime in the marker: $line"
-if [ "$MODE" = net ]; then
+if [ "$MODE" = net ] || [ "$MODE" = net-mmio ]; then
 	grep -q '^KVMM-PING-OK' <(tr -d '\r' <"$log") || fail "the guest could not ping the host end of its TAP"
 	[ "$(field ip)" = 10.0.2.15/24 ] || fail "eth0 has address '$(field ip)', kvmm.ip= said 10.0.2.15/24: $line"
-	echo "images-boot: net: init gave eth0 10.0.2.15/24 from kvmm.ip= and the guest pinged the host"
+	echo "images-boot: $MODE: init gave eth0 10.0.2.15/24 from kvmm.ip= and the guest pinged the host"
+fi
+if [ "$MODE" = net-mmio ]; then
+	grep -q 'virtio-net: vhost interrupts relayed by the I/O thread' "$log" ||
+		fail "vhost-net did not start on the virtio-mmio NIC (kvmm -v says nothing of it)"
+	echo "images-boot: net-mmio: vhost-net carried the NIC on virtio-mmio, its interrupts relayed"
 fi
 if [ "$MODE" = disk ]; then
 	[ "$(field root)" = ext4 ] || fail "root filesystem is '$(field root)', expected ext4: $line"
