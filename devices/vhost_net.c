@@ -119,6 +119,15 @@ int vhost_net_start(struct vhost_net *vh, const struct guest_mem *mem, const str
 	return 0;
 }
 
+void vhost_net_set_call(struct vhost_net *vh, const int *call_fd)
+{
+	for (unsigned q = 0; q < VHOST_NET_QUEUES; q++) {
+		struct vhost_vring_file call = {.index = q, .fd = call_fd[q]};
+		if (ioctl(vh->fd, VHOST_SET_VRING_CALL, &call) < 0)
+			log_warn("vhost-net: queue %u interrupt eventfd: %s", q, strerror(errno));
+	}
+}
+
 void vhost_net_stop(struct vhost_net *vh)
 {
 	if (!vh->running)

@@ -29,6 +29,8 @@ int vhost_net_open(struct vhost_net *vh, const char *tap, const struct guest_mem
 int vhost_net_start(struct vhost_net *vh, const struct guest_mem *mem, const struct virtq *vqs,
 		    const uint16_t *base, const int *kick_fd, const int *call_fd, uint64_t features,
 		    int tap_fd);
+/* Points the running rings' interrupt signals at other eventfds (call_fd as for start). */
+void vhost_net_set_call(struct vhost_net *vh, const int *call_fd);
 /* Detaches the TAP and stops the rings (after a device reset). */
 void vhost_net_stop(struct vhost_net *vh);
 void vhost_net_close(struct vhost_net *vh);

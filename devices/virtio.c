@@ -46,6 +46,12 @@ int virtio_queue_irqfd(struct virtio_dev *vd, unsigned q)
 	return vd->transport->queue_irqfd(vd, q);
 }
 
+void virtio_irqfd_changed(struct virtio_dev *vd)
+{
+	if ((vd->status & VIRTIO_STATUS_DRIVER_OK) && vd->ops->irqfd_changed)
+		vd->ops->irqfd_changed(vd->dev, vd);
+}
+
 void virtio_reset_locked(struct virtio_dev *vd)
 {
 	vd->driver_features = 0;
@@ -56,18 +62,20 @@ void virtio_reset_locked(struct virtio_dev *vd)
 		vd->queue_size[q] = vd->ops->queue_max;
 		vd->queue_desc[q] = vd->queue_driver[q] = vd->queue_device[q] = 0;
 	}
-	if (vd->transport && vd->transport->driver_reset)
-		vd->transport->driver_reset(vd);
+	/* The device stops first (a backend such as vhost signals no more), then the transport
+	 * forgets what it held for the driver, stale signals included. */
 	if (vd->ops->reset)
 		vd->ops->reset(vd->dev);
+	if (vd->transport && vd->transport->driver_reset)
+		vd->transport->driver_reset(vd);
 }
 
 void virtio_dev_reset(struct virtio_dev *vd)
 {
 	pthread_mutex_lock(&vd->lock);
+	virtio_reset_locked(vd);
 	if (vd->transport && vd->transport->power_on)
 		vd->transport->power_on(vd);
-	virtio_reset_locked(vd);
 	pthread_mutex_unlock(&vd->lock);
 }
 

@@ -45,6 +45,10 @@ struct virtio_device_ops {
 	void (*driver_ok)(void *dev, struct virtio_dev *vd);
 	/* The driver wrote status 0: forget all in-flight state. Optional. */
 	void (*reset)(void *dev);
+	/* Where queue interrupts go changed under a running driver (MSI-X switched on or off, a
+	 * queue given another vector): a backend holding virtio_queue_irqfd's answer asks again.
+	 * Device locked. Optional. */
+	void (*irqfd_changed)(void *dev, struct virtio_dev *vd);
 };
 
 /* What a transport does for the core. */
@@ -123,3 +127,5 @@ void virtio_needs_reset(struct virtio_dev *vd);
 /* For a backend that raises queue q's interrupts by itself: the transport's irqfd for it, or
  * -1 when its signals must go through virtio_interrupt_queue. Device locked. */
 int virtio_queue_irqfd(struct virtio_dev *vd, unsigned q);
+/* For transports: queue interrupts now take another path (see ops->irqfd_changed). */
+void virtio_irqfd_changed(struct virtio_dev *vd);

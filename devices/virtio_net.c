@@ -239,6 +239,35 @@ static void tap_set_offloads(struct virtio_net *net, uint64_t features)
 		log_warn("virtio-net: TUNSETOFFLOAD 0x%x: %s", flags, strerror(errno));
 }
 
+/* vhost signals a queue's MSI-X irqfd itself when there is one; otherwise (INTx, virtio-mmio)
+ * its own eventfd, which the I/O thread relays (vhost_call). */
+static void vhost_call_fds(struct virtio_net *net, struct virtio_dev *vd, int *call)
+{
+	unsigned direct = 0;
+	for (unsigned q = 0; q < VHOST_NET_QUEUES; q++) {
+		call[q] = virtio_queue_irqfd(vd, q);
+		if (call[q] >= 0)
+			direct++;
+		else
+			call[q] = net->vhost.call_fd[q];
+	}
+	log_debug("virtio-net: vhost interrupts %s",
+		  direct == VHOST_NET_QUEUES ? "straight to KVM (irqfd)"
+		  : direct ? "straight to KVM for one queue, relayed for the other"
+			   : "relayed by the I/O thread");
+}
+
+/* MSI-X went on or off, or a queue changed vector, while vhost runs: its signals follow. */
+static void net_irqfd_changed(void *dev, struct virtio_dev *vd)
+{
+	struct virtio_net *net = dev;
+	if (!net->vhost.running)
+		return;
+	int call[VHOST_NET_QUEUES];
+	vhost_call_fds(net, vd, call);
+	vhost_net_set_call(&net->vhost, call);
+}
+
 static void start_vhost(struct virtio_net *net, struct virtio_dev *vd)
 {
 	if (net->vhost.running)
@@ -257,17 +286,8 @@ static void start_vhost(struct virtio_net *net, struct virtio_dev *vd)
 	rx_forget(net);
 	route_to_vhost(net, true);
 	int kick[VHOST_NET_QUEUES] = {vd->kick_fd[RXQ], vd->kick_fd[TXQ]};
-	/* vhost signals the queue's MSI-X irqfd itself when there is one; otherwise (INTx,
-	 * virtio-mmio) its own eventfd, which the I/O thread relays (vhost_call). */
 	int call[VHOST_NET_QUEUES];
-	for (unsigned q = 0; q < VHOST_NET_QUEUES; q++) {
-		call[q] = virtio_queue_irqfd(vd, q);
-		if (call[q] < 0)
-			call[q] = net->vhost.call_fd[q];
-	}
-	log_debug("virtio-net: vhost interrupts %s", call[RXQ] == net->vhost.call_fd[RXQ]
-							 ? "relayed by the I/O thread"
-							 : "straight to KVM (irqfd)");
+	vhost_call_fds(net, vd, call);
 	if (vhost_net_start(&net->vhost, vd->mem, vd->vqs, base, kick, call,
 			    vd->driver_features & NET_VHOST_FEATURES, net->tap_fd) < 0) {
 		log_warn("virtio-net: carrying on without vhost");
@@ -332,6 +352,7 @@ static const struct virtio_device_ops net_ops = {
     .queue_notify = net_queue_notify,
     .driver_ok = net_driver_ok,
     .reset = net_reset,
+    .irqfd_changed = net_irqfd_changed,
 };
 
 int virtio_net_init(struct virtio_net *net, const char *tap, const uint8_t *mac, bool vhost,

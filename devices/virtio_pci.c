@@ -1,6 +1,7 @@
 #include "virtio_pci.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -84,6 +85,32 @@ static void msix_sync(struct virtio_pci *vp)
 	}
 }
 
+/* Signals left in unbound vectors' eventfds (a backend's, before it stopped) would fire when a
+ * new driver unmasks them: dropped with the state they belonged to. */
+static void msix_drop_stale(struct virtio_pci *vp)
+{
+	for (unsigned v = 0; v < nvectors(vp); v++) {
+		eventfd_t n;
+		if (vp->route[v].fd >= 0 && !vp->route[v].bound)
+			eventfd_read(vp->route[v].fd,
+				     &n); /* nonblocking: nothing to drop is fine */
+	}
+}
+
+/* The PBA: kvmm's own pending interrupts, and a backend's signals waiting in an unbound
+ * vector's eventfd. */
+static uint64_t msix_pba(const struct virtio_pci *vp)
+{
+	uint64_t pending = vp->msix_pending;
+	for (unsigned v = 0; v < nvectors(vp); v++) {
+		const struct msix_route *r = &vp->route[v];
+		struct pollfd p = {.fd = r->fd, .events = POLLIN};
+		if (r->fd >= 0 && !r->bound && poll(&p, 1, 0) == 1)
+			pending |= 1ULL << v;
+	}
+	return pending;
+}
+
 /* A masked vector remembers the interrupt in the PBA (virtio 1.2 4.1.4.5; PCI MSI-X). */
 static void msix_fire(struct virtio_pci *vp, uint16_t vector)
 {
@@ -126,6 +153,7 @@ static void pci_driver_reset(struct virtio_dev *vd)
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		vp->queue_vector[q] = VIRTIO_NO_VECTOR;
 	vp->msix_pending = 0;
+	msix_drop_stale(vp);
 	intx_update(vp);
 }
 
@@ -148,6 +176,8 @@ static void pci_power_on(struct virtio_dev *vd)
 	for (unsigned v = 0; v < VIRTIO_PCI_VECTORS; v++)
 		vp->msix[v] = (struct msix_entry){.ctrl = MSIX_ENTRY_MASKED};
 	msix_sync(vp);
+	msix_drop_stale(vp);
+	vp->msix_enabled = msix_control(vp) & MSIX_CTRL_ENABLE; /* off after a bus reset */
 }
 
 static void pci_destroy(struct virtio_dev *vd)
@@ -225,8 +255,10 @@ static void common_write(struct virtio_pci *vp, unsigned off, uint64_t val, unsi
 		virtio_set_queue_size(vd, q, val);
 		break;
 	case 0x1a:
-		if (q < vd->ops->nqueues)
+		if (q < vd->ops->nqueues && vp->queue_vector[q] != (uint16_t)val) {
 			vp->queue_vector[q] = (uint16_t)val;
+			virtio_irqfd_changed(vd);
+		}
 		break;
 	case 0x1c:
 		if (val == 1)
@@ -294,7 +326,7 @@ static void bar0_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t len
 	} else if (off >= MSIX_TABLE && off < MSIX_PBA) {
 		msix_table_access(vp, off - MSIX_TABLE, data, len, false);
 	} else if (off >= MSIX_PBA && off - MSIX_PBA + len <= 8) {
-		le_put(data, vp->msix_pending >> (8 * (off - MSIX_PBA)), len);
+		le_put(data, msix_pba(vp) >> (8 * (off - MSIX_PBA)), len);
 	}
 	pthread_mutex_unlock(&vd->lock);
 }
@@ -344,6 +376,12 @@ static void msix_cfg_write(struct pci_device *pdev, unsigned offset, uint32_t va
 	if (offset <= vp->msix_cap + 3 && offset + len > vp->msix_cap + 2) {
 		pthread_mutex_lock(&vp->vd->lock);
 		msix_sync(vp);
+		bool enabled = msix_control(vp) & MSIX_CTRL_ENABLE;
+		if (enabled != vp->msix_enabled) {
+			vp->msix_enabled = enabled;
+			intx_update(vp); /* INTx is off while MSI-X is on, and back after */
+			virtio_irqfd_changed(vp->vd);
+		}
 		pthread_mutex_unlock(&vp->vd->lock);
 	}
 }

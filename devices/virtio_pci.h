@@ -44,6 +44,7 @@ struct virtio_pci {
 	struct msix_entry msix[VIRTIO_PCI_VECTORS];
 	struct msix_route route[VIRTIO_PCI_VECTORS];
 	uint64_t msix_pending;
+	bool msix_enabled; /* as of the last control write */
 
 	unsigned intx_gsi;
 	bool intx_level;
