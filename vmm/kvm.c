@@ -35,7 +35,7 @@ static const struct {
  * pins and the IOAPIC's, 16-23 the IOAPIC only. Replacing the table must keep them. */
 #define IRQCHIP_GSIS 24
 
-static int routes_init(struct kvm *kvm)
+int kvm_irq_routes_init(struct kvm *kvm)
 {
 	int max = ioctl(kvm->dev_fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQ_ROUTING);
 	kvm->max_routes = max > 0 ? (unsigned)max : 1024;
@@ -182,7 +182,7 @@ int kvm_init(struct kvm *kvm, const char *path)
 		log_error("KVM_CREATE_PIT2: %s", strerror(errno));
 		goto fail;
 	}
-	if (routes_init(kvm) < 0)
+	if (kvm_irq_routes_init(kvm) < 0)
 		goto fail;
 	return 0;
 fail:

@@ -36,6 +36,9 @@ int kvm_ioeventfd(struct kvm *kvm, uint64_t addr, uint32_t len, int fd, bool pio
 int kvm_ioeventfd_match(struct kvm *kvm, uint64_t addr, uint32_t len, int fd, uint64_t value,
 			bool assign);
 
+/* kvmm's copy of the routing table, holding KVM's default irqchip routes (kvm_init calls it;
+ * unit tests call it on a struct kvm without a VM). Returns 0, or -1 after logging. */
+int kvm_irq_routes_init(struct kvm *kvm);
 /* A GSI of its own for one MSI (an MSI-X vector), routed nowhere until kvm_msi_route_set.
  * Returns the GSI, or -1 after logging. */
 int kvm_msi_route_add(struct kvm *kvm);
