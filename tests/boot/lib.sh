@@ -43,20 +43,32 @@ emulation_flake() {
 		grep -qa 'kvmm: debug: vCPU [0-9]*: triple fault' "$1"
 }
 
+# kvm-run gives up (status 125) after the outer guest itself hung or died twice in a row.
+environment_hang() {
+	[ "$1" -eq 125 ] && grep -qa '^kvm-run: environment hang, giving up' "$2"
+}
+
 # in_harness LOG ARGS...: runs kvm-run ARGS (stdin /dev/null), showing its output and keeping it
-# in LOG; the test fails unless the command exits 0.
+# in LOG; the test fails unless the command exits 0. Up to three attempts when the emulation,
+# not the test, failed.
 in_harness() {
-	local log=$1 rc try
+	local log=$1 rc try why
 	shift
 	for try in 1 2 3; do
 		set +e
 		"$HARNESS" "$@" </dev/null 2>&1 | tee "$log"
 		rc=${PIPESTATUS[0]}
 		set -e
+		[ "$try" -lt 3 ] || break
 		# With panic=-1 such a guest reboots and kvmm exits 0, so look whatever the status.
-		[ "$try" -lt 3 ] && emulation_flake "$log" || break
-		echo "in_harness: the guest's CPU state broke under emulated SVM (see $log.$try)," \
-			"retrying" >&2
+		if emulation_flake "$log"; then
+			why="the guest's CPU state broke under emulated SVM"
+		elif environment_hang "$rc" "$log"; then
+			why="the outer guest hung twice"
+		else
+			break
+		fi
+		echo "in_harness: $why (see $log.$try), retrying" >&2
 		cp "$log" "$log.$try"
 	done
 	[ "$rc" -eq 0 ] || fail "exit status $rc through the harness, expected 0 (log: $log)"
