@@ -98,20 +98,6 @@ static void drain(int fd)
 	(void)r;
 }
 
-static void write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-	while (len) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		len -= (size_t)w;
-	}
-}
-
 int console_loop(struct vm *vm, int in_fd)
 {
 	sigset_t sigs;
@@ -175,9 +161,9 @@ int console_loop(struct vm *vm, int in_fd)
 				npending += out_len;
 				if (act == CONSOLE_QUIT)
 					vm_request_stop(vm, VM_STOP_QUIT);
-				else if (act == CONSOLE_HELP)
-					write_all(vm->console_out_fd, help_text,
-						  sizeof(help_text) - 1);
+				else if (act == CONSOLE_HELP) /* in order with the guest's output */
+					console_out_write(&vm->console_out, help_text,
+							  sizeof(help_text) - 1);
 			}
 		}
 	}

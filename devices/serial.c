@@ -49,6 +49,16 @@ static uint8_t modem_status(const struct serial *s)
 	return msr;
 }
 
+static void tx_hold(struct serial *s, uint8_t byte)
+{
+	if (s->tx_count == SERIAL_FIFO_SIZE) {
+		s->tx_dropped++; /* more than the FIFO holds, written without waiting */
+		return;
+	}
+	s->tx[(s->tx_head + s->tx_count) % SERIAL_FIFO_SIZE] = byte;
+	s->tx_count++;
+}
+
 static void rx_clear(struct serial *s)
 {
 	s->rx_head = s->rx_count = 0;
@@ -100,6 +110,7 @@ void serial_reset(struct serial *s)
 	s->ier = s->lcr = s->mcr = s->scr = s->fcr = s->dlm = 0;
 	s->dll = 12; /* 9600 baud */
 	s->thre_pending = false;
+	s->tx_head = s->tx_count = 0;
 	rx_clear(s);
 	finish_access(s, space);
 }
@@ -137,8 +148,10 @@ uint8_t serial_read_reg(struct serial *s, unsigned reg)
 		val = s->mcr;
 		break;
 	case UART_LSR:
-		/* Transmission is instant, so THR and the shift register are always empty. */
-		val = UART_LSR_THRE | UART_LSR_TEMT | (s->rx_count ? UART_LSR_DR : 0);
+		/* Transmission is instant while the host takes bytes: THR and the shift register
+		 * are empty unless it refused one. */
+		val = (s->tx_count ? 0 : UART_LSR_THRE | UART_LSR_TEMT) |
+		      (s->rx_count ? UART_LSR_DR : 0);
 		break;
 	case UART_MSR:
 		val = modem_status(s);
@@ -160,11 +173,13 @@ void serial_write_reg(struct serial *s, unsigned reg, uint8_t val)
 		if (s->lcr & UART_LCR_DLAB) {
 			s->dll = val;
 		} else {
-			if (s->mcr & UART_MCR_LOOP)
+			if (s->mcr & UART_MCR_LOOP) {
 				rx_append(s, val);
-			else if (s->ops && s->ops->tx)
-				s->ops->tx(s->opaque, val);
-			s->thre_pending = true;
+			} else if (s->tx_count ||
+				   (s->ops && s->ops->tx && !s->ops->tx(s->opaque, val))) {
+				tx_hold(s, val); /* behind what the host refused before */
+			}
+			s->thre_pending = !s->tx_count;
 		}
 		break;
 	case UART_IER:
@@ -173,7 +188,7 @@ void serial_write_reg(struct serial *s, unsigned reg, uint8_t val)
 		} else {
 			/* Enabling the THR interrupt while THR is empty raises it at once; Linux's
 			 * startup code tests for exactly this. */
-			if ((val & UART_IER_THRI) && !(s->ier & UART_IER_THRI))
+			if ((val & UART_IER_THRI) && !(s->ier & UART_IER_THRI) && !s->tx_count)
 				s->thre_pending = true;
 			s->ier = val & 0x0f;
 		}
@@ -219,6 +234,21 @@ size_t serial_rx_push(struct serial *s, const uint8_t *buf, size_t len)
 	update_irq(s);
 	pthread_mutex_unlock(&s->lock);
 	return n;
+}
+
+void serial_tx_ready(struct serial *s)
+{
+	pthread_mutex_lock(&s->lock);
+	bool had = s->tx_count;
+	while (s->tx_count && s->ops->tx(s->opaque, s->tx[s->tx_head])) {
+		s->tx_head = (s->tx_head + 1) % SERIAL_FIFO_SIZE;
+		s->tx_count--;
+	}
+	if (had && !s->tx_count) {
+		s->thre_pending = true;
+		update_irq(s);
+	}
+	pthread_mutex_unlock(&s->lock);
 }
 
 static void serial_bus_read(void *dev, uint64_t offset, uint8_t *data, uint32_t len)

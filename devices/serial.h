@@ -6,7 +6,9 @@
  * - The interrupt output is a level computed from the registers and re-evaluated after every
  *   access, IER writes and IIR reads included. Linux masks IER while printing to the console; an
  *   edge fired only "when data arrives" is lost in that window and so is the typed input
- *   (rust-vmm/vm-superio#135). Re-raising when IER is restored delivers it. */
+ *   (rust-vmm/vm-superio#135). Re-raising when IER is restored delivers it.
+ * Transmission is instant while the host takes bytes; when it cannot (a console nobody reads),
+ * THR stays full and the guest waits on LSR or the THR-empty interrupt, as with a real line. */
 #pragma once
 
 #include <pthread.h>
@@ -60,7 +62,9 @@ enum {
 #define UART_MSR_DCD 0x80
 
 struct serial_ops {
-	void (*tx)(void *opaque, uint8_t byte);	   /* guest wrote a byte */
+	/* The guest wrote a byte. false: the host side has no room now; the UART keeps the byte
+	 * in its transmit FIFO and shows the transmitter busy until serial_tx_ready. */
+	bool (*tx)(void *opaque, uint8_t byte);
 	void (*set_irq)(void *opaque, bool level); /* called only when the level changes */
 	void (*rx_ready)(void *opaque);		   /* the guest made room for more input */
 };
@@ -72,6 +76,11 @@ struct serial {
 
 	uint8_t ier, lcr, mcr, scr, fcr, dll, dlm;
 	bool thre_pending; /* THR-empty interrupt latched until IIR read or THR write */
+	/* Bytes the host refused, oldest first; THR is empty only when there are none. Linux
+	 * writes up to a FIFO's worth per THR-empty interrupt without reading LSR in between. */
+	uint8_t tx[SERIAL_FIFO_SIZE];
+	unsigned tx_head, tx_count;
+	uint64_t tx_dropped; /* written into a full transmit FIFO (a real UART overruns too) */
 	bool irq_level;
 	uint8_t rx[SERIAL_FIFO_SIZE];
 	unsigned rx_head, rx_count;
@@ -89,5 +98,8 @@ void serial_write_reg(struct serial *s, unsigned reg, uint8_t val);
  * returns that count; the rest must wait for rx_ready, so input is never dropped. */
 size_t serial_rx_push(struct serial *s, const uint8_t *buf, size_t len);
 size_t serial_rx_space(struct serial *s);
+/* The host side has room again: the transmit FIFO goes out, and once it is empty THR is
+ * empty (and interrupts). */
+void serial_tx_ready(struct serial *s);
 
 extern const struct bus_ops serial_bus_ops;

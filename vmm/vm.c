@@ -22,14 +22,23 @@ static void notify(int fd)
 	eventfd_write(fd, 1); /* fails only on overflow, which still leaves it readable */
 }
 
-static void console_tx(void *opaque, uint8_t byte)
+static bool console_tx(void *opaque, uint8_t byte)
 {
 	struct vm *vm = opaque;
-	/* A console whose reader went away (EPIPE) must not take the guest down with it. */
-	ssize_t r;
-	do
-		r = write(vm->console_out_fd, &byte, 1);
-	while (r < 0 && errno == EINTR);
+	if (console_out_write(&vm->console_out, &byte, 1) == 1)
+		return true;
+	if (!vm->console_stalled) { /* called with the UART locked: no race on the flag */
+		vm->console_stalled = true;
+		log_debug("console: output is not being read; the guest's UART waits for it");
+	}
+	return false;
+}
+
+/* The console output ring has room again after it refused a byte. */
+static void console_room(void *opaque)
+{
+	struct vm *vm = opaque;
+	serial_tx_ready(&vm->serial);
 }
 
 static void serial_irq(void *opaque, bool level)
@@ -122,6 +131,9 @@ static int attach_virtio(struct vm *vm, struct virtio_dev *vd)
 static int create_devices(struct vm *vm)
 {
 	serial_init(&vm->serial, &console_serial_ops, vm);
+	if (console_out_init(&vm->console_out, vm->console_out_fd, CONSOLE_OUT_SIZE, console_room,
+			     vm) < 0)
+		return -1;
 	i8042_init(&vm->i8042, &vm_i8042_ops, vm);
 	rtc_init(&vm->rtc);
 	add_device(vm, "serial", reset_serial, &vm->serial);
@@ -333,6 +345,12 @@ void vm_destroy(struct vm *vm)
 		free(vm->nics[i]);
 	}
 	vm->nnics = 0;
+	/* No vCPU writes the UART any more: what the guest printed goes out, then the UART. */
+	console_out_destroy(&vm->console_out);
+	if (vm->serial.tx_dropped)
+		log_warn(
+		    "%llu bytes of guest console output were dropped: the console was not read",
+		    (unsigned long long)vm->serial.tx_dropped);
 	if (vm->ndevices) {
 		serial_destroy(&vm->serial);
 		i8042_destroy(&vm->i8042);

@@ -13,16 +13,20 @@ struct rec {
 	bool level[256];
 	int nlevel;
 	int rx_ready;
+	bool refuse; /* the host side has no room */
 };
 
 static struct rec rec;
 static struct serial s;
 
-static void rec_tx(void *opaque, uint8_t byte)
+static bool rec_tx(void *opaque, uint8_t byte)
 {
 	struct rec *r = opaque;
+	if (r->refuse)
+		return false;
 	ck_assert_int_lt(r->ntx, (int)sizeof(r->tx));
 	r->tx[r->ntx++] = byte;
+	return true;
 }
 
 static void rec_irq(void *opaque, bool level)
@@ -138,6 +142,69 @@ START_TEST(test_thri)
 	ck_assert(!irq());
 	ck_assert_int_eq(rec.ntx, 1);
 	check_level_changes();
+}
+END_TEST
+
+/* A host side that takes no more (a console nobody reads): what the guest writes waits in the
+ * transmit FIFO, THR shows full in LSR and raises no THR-empty interrupt; once there is room
+ * the FIFO goes out in order, THR empties and interrupts. Only writes past the FIFO's 16 bytes
+ * are lost, as on a real UART. */
+START_TEST(test_tx_backpressure)
+{
+	WR(UART_IIR_FCR, UART_FCR_ENABLE);
+	WR(UART_IER, UART_IER_THRI);
+	ck_assert_uint_eq(RD(UART_IIR_FCR) & 0x0f, 0x02); /* the enable-time interrupt, read */
+	rec.refuse = true;
+	/* Linux's THRE handler writes a FIFO's worth without looking at LSR. */
+	for (int i = 0; i < SERIAL_FIFO_SIZE; i++)
+		WR(UART_RBR_THR, (uint8_t)('a' + i));
+	ck_assert_uint_eq(RD(UART_LSR) & (UART_LSR_THRE | UART_LSR_TEMT), 0);
+	ck_assert(!irq());
+	ck_assert_uint_eq(s.tx_dropped, 0);
+	WR(UART_RBR_THR, '!'); /* one more than it holds: overrun */
+	ck_assert_uint_eq(s.tx_dropped, 1);
+	serial_tx_ready(&s); /* still no room */
+	ck_assert(!irq());
+	ck_assert_int_eq(rec.ntx, 0);
+	rec.refuse = false;
+	serial_tx_ready(&s);
+	ck_assert_int_eq(rec.ntx, SERIAL_FIFO_SIZE);
+	ck_assert_mem_eq(rec.tx, "abcdefghijklmnop", SERIAL_FIFO_SIZE);
+	ck_assert_uint_eq(RD(UART_LSR), 0x60);
+	ck_assert(irq());
+	ck_assert_uint_eq(RD(UART_IIR_FCR) & 0x0f, 0x02);
+	ck_assert(!irq());
+	/* Nothing held: a ready call changes nothing. */
+	serial_tx_ready(&s);
+	ck_assert(!irq());
+	ck_assert_int_eq(rec.ntx, SERIAL_FIFO_SIZE);
+	check_level_changes();
+}
+END_TEST
+
+/* Bytes written after a refusal queue behind it even if the host would take them: order holds. */
+START_TEST(test_tx_order_after_refusal)
+{
+	rec.refuse = true;
+	WR(UART_RBR_THR, '1');
+	rec.refuse = false;
+	WR(UART_RBR_THR, '2');
+	ck_assert_int_eq(rec.ntx, 0);
+	serial_tx_ready(&s);
+	ck_assert_int_eq(rec.ntx, 2);
+	ck_assert_mem_eq(rec.tx, "12", 2);
+}
+END_TEST
+
+/* Enabling THRI while THR is full raises nothing; a reset empties THR. */
+START_TEST(test_tx_busy_thri_and_reset)
+{
+	rec.refuse = true;
+	WR(UART_RBR_THR, 'a');
+	WR(UART_IER, UART_IER_THRI);
+	ck_assert(!irq());
+	serial_reset(&s);
+	ck_assert_uint_eq(RD(UART_LSR), 0x60);
 }
 END_TEST
 
@@ -332,6 +399,9 @@ static Suite *serial_suite(void)
 	tcase_add_test(tc, test_lsr_after_reset);
 	tcase_add_test(tc, test_thr_transmits);
 	tcase_add_test(tc, test_thri);
+	tcase_add_test(tc, test_tx_backpressure);
+	tcase_add_test(tc, test_tx_order_after_refusal);
+	tcase_add_test(tc, test_tx_busy_thri_and_reset);
 	tcase_add_test(tc, test_dlab);
 	tcase_add_test(tc, test_scratch);
 	tcase_add_test(tc, test_fifo_iir_bits);

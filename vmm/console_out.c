@@ -1,0 +1,157 @@
+#define _GNU_SOURCE /* pthread_timedjoin_np */
+#include "console_out.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* Interrupts the writer's write() when the console has stopped taking output at exit. */
+#define GIVE_UP_SIGNAL SIGUSR2
+/* How long a stop waits for a console that takes nothing. */
+#define FLUSH_TIMEOUT_MS 2000
+
+static void give_up_handler(int sig)
+{
+	(void)sig;
+}
+
+static void *writer_main(void *arg)
+{
+	struct console_out *co = arg;
+	sigset_t give_up;
+	sigemptyset(&give_up);
+	sigaddset(&give_up, GIVE_UP_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &give_up, NULL);
+	pthread_mutex_lock(&co->lock);
+	for (;;) {
+		while (!co->len && !co->stopping)
+			pthread_cond_wait(&co->cond, &co->lock);
+		if (!co->len)
+			break; /* stopping, and everything is out */
+		/* The contiguous part from head: the producer only ever appends after it. */
+		size_t chunk = co->len < co->size - co->head ? co->len : co->size - co->head;
+		const uint8_t *p = co->buf + co->head;
+		pthread_mutex_unlock(&co->lock);
+		ssize_t w = write(co->fd, p, chunk);
+		pthread_mutex_lock(&co->lock);
+		if (w < 0 && (errno == EINTR || errno == EAGAIN) && !co->give_up)
+			continue;
+		if (w <= 0) {
+			/* EPIPE, EIO, a closed terminal: the console reader is gone, and the guest
+			 * must not be held up waiting for it. Or kvmm is stopping and the console
+			 * took nothing for FLUSH_TIMEOUT_MS. */
+			if (co->give_up)
+				log_warn(
+				    "the console took no output for %d s; %zu bytes of it dropped",
+				    FLUSH_TIMEOUT_MS / 1000, co->len);
+			co->broken = true;
+			w = (ssize_t)co->len;
+		}
+		size_t n = (size_t)w < co->len ? (size_t)w : co->len;
+		co->head = (co->head + n) % co->size;
+		co->len -= n;
+		if (co->full_seen && co->room) {
+			co->full_seen = false;
+			pthread_mutex_unlock(&co->lock);
+			co->room(co->opaque); /* may write again: not under our lock */
+			pthread_mutex_lock(&co->lock);
+		}
+	}
+	pthread_mutex_unlock(&co->lock);
+	return NULL;
+}
+
+int console_out_init(struct console_out *co, int fd, size_t size, void (*room)(void *opaque),
+		     void *opaque)
+{
+	memset(co, 0, sizeof(*co));
+	co->fd = fd;
+	co->size = size;
+	co->room = room;
+	co->opaque = opaque;
+	co->buf = malloc(size);
+	if (!co->buf) {
+		log_error("console output buffer: out of memory");
+		return -1;
+	}
+	pthread_mutex_init(&co->lock, NULL);
+	pthread_cond_init(&co->cond, NULL);
+	/* No SA_RESTART: the signal is there to make a stuck write() return. */
+	struct sigaction sa = {.sa_handler = give_up_handler};
+	sigemptyset(&sa.sa_mask);
+	sigaction(GIVE_UP_SIGNAL, &sa, NULL);
+	/* Signals are for the console loop and the vCPUs (kicks), not for this thread. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int e = pthread_create(&co->thread, NULL, writer_main, co);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e) {
+		log_error("console output thread: %s", strerror(e));
+		console_out_destroy(co);
+		return -1;
+	}
+	co->started = true;
+	return 0;
+}
+
+size_t console_out_write(struct console_out *co, const void *data, size_t len)
+{
+	pthread_mutex_lock(&co->lock);
+	if (co->broken) {
+		pthread_mutex_unlock(&co->lock);
+		return len;
+	}
+	size_t n = co->size - co->len < len ? co->size - co->len : len;
+	size_t tail = (co->head + co->len) % co->size;
+	size_t first = n < co->size - tail ? n : co->size - tail;
+	memcpy(co->buf + tail, data, first);
+	memcpy(co->buf, (const uint8_t *)data + first, n - first);
+	if (co->len == 0 && n)
+		pthread_cond_signal(&co->cond);
+	co->len += n;
+	if (n < len)
+		co->full_seen = true;
+	pthread_mutex_unlock(&co->lock);
+	return n;
+}
+
+void console_out_destroy(struct console_out *co)
+{
+	if (!co->buf)
+		return;
+	if (co->started) {
+		pthread_mutex_lock(&co->lock);
+		co->stopping = true;
+		pthread_cond_signal(&co->cond);
+		pthread_mutex_unlock(&co->lock);
+		/* A console that stopped reading (a terminal held with Ctrl-S, a pipe nobody
+		 * drains) must not keep kvmm from exiting: after a while, interrupt the write. */
+		struct timespec deadline;
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += FLUSH_TIMEOUT_MS / 1000;
+		while (pthread_timedjoin_np(co->thread, NULL, &deadline) == ETIMEDOUT) {
+			pthread_mutex_lock(&co->lock);
+			co->give_up = true;
+			pthread_mutex_unlock(&co->lock);
+			pthread_kill(co->thread, GIVE_UP_SIGNAL);
+			clock_gettime(CLOCK_REALTIME, &deadline);
+			deadline.tv_nsec += 100 * 1000 * 1000; /* again, should it miss the write */
+			if (deadline.tv_nsec >= 1000 * 1000 * 1000) {
+				deadline.tv_sec++;
+				deadline.tv_nsec -= 1000 * 1000 * 1000;
+			}
+		}
+		co->started = false;
+	}
+	pthread_cond_destroy(&co->cond);
+	pthread_mutex_destroy(&co->lock);
+	free(co->buf);
+	co->buf = NULL;
+}

@@ -1,0 +1,40 @@
+/* The guest console's way out: a byte ring that a thread of its own writes to the terminal (or
+ * whatever fd the console goes to). A vCPU that writes the UART only copies into the ring, so a
+ * terminal that stops reading (Ctrl-S, a stalled ssh session, a full pipe) never blocks it in
+ * a host write. When the ring is full the UART reports its transmitter busy, as a real one
+ * behind a stalled line does, and the ring says when it has room again. */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONSOLE_OUT_SIZE (64 * 1024)
+
+struct console_out {
+	int fd;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	uint8_t *buf;
+	size_t size, head, len;
+	bool full_seen; /* a write found no room: call room() once there is some */
+	bool broken;	/* the fd failed for good (reader gone): output is discarded */
+	bool stopping, started;
+	bool give_up; /* stopping, and the console took nothing for a while */
+	pthread_t thread;
+	void (*room)(void *opaque);
+	void *opaque;
+};
+
+/* Starts the writer thread on fd. room (optional) is called from it when space appears after a
+ * write found the ring full. Returns 0, or -1 after printing why. */
+int console_out_init(struct console_out *co, int fd, size_t size, void (*room)(void *opaque),
+		     void *opaque);
+/* Copies what fits of data into the ring and returns how much that was; never blocks on the
+ * fd. Once the fd is broken everything "fits" and is dropped, so a guest is never held up by
+ * a console nobody reads. */
+size_t console_out_write(struct console_out *co, const void *data, size_t len);
+/* Writes out what the ring holds, then stops the thread and frees the ring. A console that
+ * takes nothing for 2 s gets the rest dropped (and a warning), so kvmm can always exit. */
+void console_out_destroy(struct console_out *co);
