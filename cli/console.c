@@ -161,7 +161,9 @@ int console_loop(struct vm *vm, int in_fd)
 				npending += out_len;
 				if (act == CONSOLE_QUIT)
 					vm_request_stop(vm, VM_STOP_QUIT);
-				else if (act == CONSOLE_HELP) /* in order with the guest's output */
+				else if (act == CONSOLE_HELP)
+					/* In order with the guest's output; with 64 KiB of it
+					 * unread, the help is cut short rather than waited for. */
 					console_out_write(&vm->console_out, help_text,
 							  sizeof(help_text) - 1);
 			}

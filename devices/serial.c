@@ -49,6 +49,15 @@ static uint8_t modem_status(const struct serial *s)
 	return msr;
 }
 
+/* Transmission is instant while the host takes bytes: THR and the shift register are empty
+ * unless it refused some. Even then only an interrupt-driven driver (THRI on) is told: one that
+ * polls LSR does so with interrupts off for up to 10 ms a byte (Linux's printk path), so it
+ * sees a line that drops what overflows the FIFO, as a dead one would, instead of stalling. */
+static bool tx_busy(const struct serial *s)
+{
+	return s->tx_count && (s->ier & UART_IER_THRI);
+}
+
 static void tx_hold(struct serial *s, uint8_t byte)
 {
 	if (s->tx_count == SERIAL_FIFO_SIZE) {
@@ -148,9 +157,7 @@ uint8_t serial_read_reg(struct serial *s, unsigned reg)
 		val = s->mcr;
 		break;
 	case UART_LSR:
-		/* Transmission is instant while the host takes bytes: THR and the shift register
-		 * are empty unless it refused one. */
-		val = (s->tx_count ? 0 : UART_LSR_THRE | UART_LSR_TEMT) |
+		val = (tx_busy(s) ? 0 : UART_LSR_THRE | UART_LSR_TEMT) |
 		      (s->rx_count ? UART_LSR_DR : 0);
 		break;
 	case UART_MSR:
@@ -198,6 +205,10 @@ void serial_write_reg(struct serial *s, unsigned reg, uint8_t val)
 			rx_clear(s);
 		if (val & UART_FCR_CLEAR_RCV)
 			rx_clear(s);
+		if (val & UART_FCR_CLEAR_XMIT) {
+			s->tx_head = s->tx_count = 0; /* what the host refused is dropped */
+			s->thre_pending = true;
+		}
 		s->fcr = val & 0xc9; /* enable, DMA mode and trigger level persist */
 		break;
 	case UART_LCR:

@@ -46,8 +46,9 @@ enum {
 #define UART_IIR_RDI	0x04
 #define UART_IIR_FIFO	0xc0
 
-#define UART_FCR_ENABLE	   0x01
-#define UART_FCR_CLEAR_RCV 0x02
+#define UART_FCR_ENABLE	    0x01
+#define UART_FCR_CLEAR_RCV  0x02
+#define UART_FCR_CLEAR_XMIT 0x04
 
 #define UART_LCR_DLAB 0x80
 #define UART_MCR_LOOP 0x10

@@ -1,7 +1,8 @@
-#define _GNU_SOURCE /* pthread_timedjoin_np */
+#define _GNU_SOURCE /* pthread_clockjoin_np */
 #include "console_out.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -15,6 +16,18 @@
 #define GIVE_UP_SIGNAL SIGUSR2
 /* How long a stop waits for a console that takes nothing. */
 #define FLUSH_TIMEOUT_MS 2000
+
+static void timespec_add_ms(struct timespec *t, long ms)
+{
+	t->tv_nsec += ms * 1000 * 1000;
+	t->tv_sec += t->tv_nsec / (1000 * 1000 * 1000);
+	t->tv_nsec %= 1000 * 1000 * 1000;
+}
+
+static long ms_between(const struct timespec *a, const struct timespec *b)
+{
+	return (b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / (1000 * 1000);
+}
 
 static void give_up_handler(int sig)
 {
@@ -39,23 +52,36 @@ static void *writer_main(void *arg)
 		const uint8_t *p = co->buf + co->head;
 		pthread_mutex_unlock(&co->lock);
 		ssize_t w = write(co->fd, p, chunk);
+		if (w < 0 && errno == EAGAIN) {
+			/* An fd someone made non-blocking: wait for room instead of spinning. */
+			struct pollfd pfd = {.fd = co->fd, .events = POLLOUT};
+			poll(&pfd, 1, -1);
+		}
 		pthread_mutex_lock(&co->lock);
 		if (w < 0 && (errno == EINTR || errno == EAGAIN) && !co->give_up)
 			continue;
 		if (w <= 0) {
 			/* EPIPE, EIO, a closed terminal: the console reader is gone, and the guest
 			 * must not be held up waiting for it. Or kvmm is stopping and the console
-			 * took nothing for FLUSH_TIMEOUT_MS. */
+			 * took nothing for FLUSH_TIMEOUT_MS (console_out_destroy says so: a log
+			 * line here could block on the same stalled terminal). */
 			if (co->give_up)
-				log_warn(
-				    "the console took no output for %d s; %zu bytes of it dropped",
-				    FLUSH_TIMEOUT_MS / 1000, co->len);
+				co->given_up = co->len;
 			co->broken = true;
 			w = (ssize_t)co->len;
 		}
 		size_t n = (size_t)w < co->len ? (size_t)w : co->len;
 		co->head = (co->head + n) % co->size;
 		co->len -= n;
+		co->written += n;
+		if (co->full_seen && !co->said_full) {
+			/* Said here, not by the guest's vCPU: stderr may be as stalled as fd. */
+			co->said_full = true;
+			pthread_mutex_unlock(&co->lock);
+			log_debug(
+			    "console: output is not being read; the guest's UART waits for it");
+			pthread_mutex_lock(&co->lock);
+		}
 		if (co->full_seen && co->room) {
 			co->full_seen = false;
 			pthread_mutex_unlock(&co->lock);
@@ -132,22 +158,32 @@ void console_out_destroy(struct console_out *co)
 		pthread_cond_signal(&co->cond);
 		pthread_mutex_unlock(&co->lock);
 		/* A console that stopped reading (a terminal held with Ctrl-S, a pipe nobody
-		 * drains) must not keep kvmm from exiting: after a while, interrupt the write. */
-		struct timespec deadline;
-		clock_gettime(CLOCK_REALTIME, &deadline);
-		deadline.tv_sec += FLUSH_TIMEOUT_MS / 1000;
-		while (pthread_timedjoin_np(co->thread, NULL, &deadline) == ETIMEDOUT) {
+		 * drains) must not keep kvmm from exiting: once it has taken nothing for
+		 * FLUSH_TIMEOUT_MS, interrupt the write (again every 100 ms, should a signal
+		 * land just before it). A slow console that still moves is waited for. */
+		uint64_t seen = UINT64_MAX;
+		struct timespec last = {0}, now, slice;
+		for (;;) {
+			clock_gettime(CLOCK_MONOTONIC, &slice);
+			timespec_add_ms(&slice, 100);
+			if (pthread_clockjoin_np(co->thread, NULL, CLOCK_MONOTONIC, &slice) !=
+			    ETIMEDOUT)
+				break;
+			clock_gettime(CLOCK_MONOTONIC, &now);
 			pthread_mutex_lock(&co->lock);
-			co->give_up = true;
-			pthread_mutex_unlock(&co->lock);
-			pthread_kill(co->thread, GIVE_UP_SIGNAL);
-			clock_gettime(CLOCK_REALTIME, &deadline);
-			deadline.tv_nsec += 100 * 1000 * 1000; /* again, should it miss the write */
-			if (deadline.tv_nsec >= 1000 * 1000 * 1000) {
-				deadline.tv_sec++;
-				deadline.tv_nsec -= 1000 * 1000 * 1000;
+			if (co->written != seen) {
+				seen = co->written;
+				last = now;
+			} else if (ms_between(&last, &now) >= FLUSH_TIMEOUT_MS) {
+				co->give_up = true;
+				pthread_kill(co->thread, GIVE_UP_SIGNAL);
 			}
+			pthread_mutex_unlock(&co->lock);
 		}
+		if (co->given_up)
+			log_warn("the console took no output for %d s; the last %zu bytes of the "
+				 "guest's output were dropped",
+				 FLUSH_TIMEOUT_MS / 1000, co->given_up);
 		co->started = false;
 	}
 	pthread_cond_destroy(&co->cond);

@@ -21,7 +21,10 @@ struct console_out {
 	bool full_seen; /* a write found no room: call room() once there is some */
 	bool broken;	/* the fd failed for good (reader gone): output is discarded */
 	bool stopping, started;
-	bool give_up; /* stopping, and the console took nothing for a while */
+	bool give_up;	 /* stopping, and the console took nothing for a while */
+	size_t given_up; /* bytes dropped then */
+	bool said_full;	 /* "not being read" logged (with -v) */
+	uint64_t written;
 	pthread_t thread;
 	void (*room)(void *opaque);
 	void *opaque;

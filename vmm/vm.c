@@ -25,13 +25,7 @@ static void notify(int fd)
 static bool console_tx(void *opaque, uint8_t byte)
 {
 	struct vm *vm = opaque;
-	if (console_out_write(&vm->console_out, &byte, 1) == 1)
-		return true;
-	if (!vm->console_stalled) { /* called with the UART locked: no race on the flag */
-		vm->console_stalled = true;
-		log_debug("console: output is not being read; the guest's UART waits for it");
-	}
-	return false;
+	return console_out_write(&vm->console_out, &byte, 1) == 1;
 }
 
 /* The console output ring has room again after it refused a byte. */

@@ -53,11 +53,8 @@ struct vm_config {
 	const uint8_t *initrd; /* NULL for none */
 	size_t initrd_len;
 	const char *cmdline;
-	int console_out_fd;
-	struct console_out console_out;
-	/* the UART's output, written to console_out_fd */ /* where the guest's serial output
-							      goes */
-	bool rng;					   /* a virtio-rng device */
+	int console_out_fd; /* where the guest's serial output goes */
+	bool rng;	    /* a virtio-rng device */
 	enum vm_transport transport;
 	int ndisks;
 	struct vm_disk disks[VM_MAX_DISKS];
@@ -110,7 +107,6 @@ struct vm {
 
 	int console_out_fd;
 	struct console_out console_out; /* the UART's output, written to console_out_fd */
-	bool console_stalled;		/* it once had no room (said once, with -v) */
 	int stop_fd;			/* eventfd: readable once a stop was requested */
 	int rx_ready_fd;		/* eventfd: the UART has room for more input */
 	_Atomic int stop;
