@@ -91,9 +91,9 @@ static void msix_drop_stale(struct virtio_pci *vp)
 {
 	for (unsigned v = 0; v < nvectors(vp); v++) {
 		eventfd_t n;
+		/* Nonblocking: an eventfd with nothing to drop just says EAGAIN. */
 		if (vp->route[v].fd >= 0 && !vp->route[v].bound)
-			eventfd_read(vp->route[v].fd,
-				     &n); /* nonblocking: nothing to drop is fine */
+			eventfd_read(vp->route[v].fd, &n);
 	}
 }
 

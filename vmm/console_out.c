@@ -52,13 +52,14 @@ static void *writer_main(void *arg)
 		const uint8_t *p = co->buf + co->head;
 		pthread_mutex_unlock(&co->lock);
 		ssize_t w = write(co->fd, p, chunk);
-		if (w < 0 && errno == EAGAIN) {
+		int err = w < 0 ? errno : 0;
+		if (err == EAGAIN) {
 			/* An fd someone made non-blocking: wait for room instead of spinning. */
 			struct pollfd pfd = {.fd = co->fd, .events = POLLOUT};
 			poll(&pfd, 1, -1);
 		}
 		pthread_mutex_lock(&co->lock);
-		if (w < 0 && (errno == EINTR || errno == EAGAIN) && !co->give_up)
+		if ((err == EINTR || err == EAGAIN) && !co->give_up)
 			continue;
 		if (w <= 0) {
 			/* EPIPE, EIO, a closed terminal: the console reader is gone, and the guest
