@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "thread.h"
 
 /* Interrupts the writer's write() when the console has stopped taking output at exit. */
 #define GIVE_UP_SIGNAL SIGUSR2
@@ -113,12 +114,7 @@ int console_out_init(struct console_out *co, int fd, size_t size, void (*room)(v
 	struct sigaction sa = {.sa_handler = give_up_handler};
 	sigemptyset(&sa.sa_mask);
 	sigaction(GIVE_UP_SIGNAL, &sa, NULL);
-	/* Signals are for the console loop and the vCPUs (kicks), not for this thread. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	int e = pthread_create(&co->thread, NULL, writer_main, co);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int e = thread_start_unsignalled(&co->thread, writer_main, co);
 	if (e) {
 		log_error("console output thread: %s", strerror(e));
 		console_out_destroy(co);

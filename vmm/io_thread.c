@@ -1,7 +1,6 @@
 #include "io_thread.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -9,6 +8,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "thread.h"
 
 int io_thread_init(struct io_thread *io)
 {
@@ -86,12 +86,7 @@ static void *io_thread_main(void *arg)
 
 int io_thread_start(struct io_thread *io)
 {
-	/* The thread must not take the signals the console loop and vCPUs handle. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	int e = pthread_create(&io->thread, NULL, io_thread_main, io);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int e = thread_start_unsignalled(&io->thread, io_thread_main, io);
 	if (e) {
 		log_error("I/O thread: %s", strerror(e));
 		return -1;
