@@ -5,40 +5,19 @@
 #include <string.h>
 
 #include "devices/virtio_mmio.h"
+#include "fake_virtio.h"
 #include "unit.h"
 
 static struct guest_mem mem;
 static struct io_thread io;
 static struct virtio_dev vd;
 static struct virtio_mmio vm;
-static unsigned notified, resets, started;
 
 static void cfg_read(void *dev, unsigned offset, uint8_t *data, unsigned len)
 {
 	(void)dev;
 	static const uint8_t cfg[8] = {1, 2, 3, 4, 5, 6, 7, 8};
 	memcpy(data, &cfg[offset], len);
-}
-
-static void queue_notify(void *dev, struct virtio_dev *d, unsigned q)
-{
-	(void)dev;
-	(void)d;
-	(void)q;
-	notified++;
-}
-
-static void driver_ok(void *dev, struct virtio_dev *d)
-{
-	(void)dev;
-	(void)d;
-	started++;
-}
-
-static void dev_reset(void *dev)
-{
-	(void)dev;
-	resets++;
 }
 
 static const struct virtio_device_ops ops = {
@@ -48,9 +27,9 @@ static const struct virtio_device_ops ops = {
     .queue_max = 64,
     .config_size = 8,
     .config_read = cfg_read,
-    .queue_notify = queue_notify,
-    .driver_ok = driver_ok,
-    .reset = dev_reset,
+    .queue_notify = fake_queue_notify,
+    .driver_ok = fake_driver_ok,
+    .reset = fake_reset,
 };
 
 static uint32_t rd(uint64_t off)
@@ -72,7 +51,7 @@ static void setup(void)
 	ck_assert_int_eq(io_thread_init(&io), 0);
 	ck_assert_int_eq(virtio_dev_init(&vd, "test", &ops, NULL, &mem, &io), 0);
 	vm = (struct virtio_mmio){.vd = &vd};
-	notified = resets = started = 0;
+	fake_counts_clear();
 }
 
 static void teardown(void)

@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 
 #include "devices/virtio_pci.h"
+#include "fake_virtio.h"
 #include "unit.h"
 
 #define BAR0 0xc0000000ULL
@@ -18,44 +19,15 @@ static struct pci_bus pci;
 static struct kvm kvm;
 static struct virtio_dev vd;
 static struct virtio_pci *vp;
-static unsigned started, resets, irqfd_changes;
-
-static void queue_notify(void *dev, struct virtio_dev *d, unsigned q)
-{
-	(void)dev;
-	(void)d;
-	(void)q;
-}
-
-static void driver_ok(void *dev, struct virtio_dev *d)
-{
-	(void)dev;
-	(void)d;
-	started++;
-}
-
-static void dev_reset(void *dev)
-{
-	(void)dev;
-	resets++;
-}
-
-static void irqfd_changed(void *dev, struct virtio_dev *d)
-{
-	(void)dev;
-	(void)d;
-	irqfd_changes++;
-}
-
 static const struct virtio_device_ops ops = {
     .device_id = 4,
     .pci_class = 0xff0000,
     .nqueues = 2,
     .queue_max = 64,
-    .queue_notify = queue_notify,
-    .driver_ok = driver_ok,
-    .reset = dev_reset,
-    .irqfd_changed = irqfd_changed,
+    .queue_notify = fake_queue_notify,
+    .driver_ok = fake_driver_ok,
+    .reset = fake_reset,
+    .irqfd_changed = fake_irqfd_changed,
 };
 
 static uint32_t cfg_rd(unsigned off, unsigned len)
@@ -114,7 +86,7 @@ static void setup(void)
 	ck_assert_int_eq(virtio_dev_init(&vd, "test", &ops, NULL, &mem, &io), 0);
 	ck_assert_int_eq(virtio_pci_attach(&vd, &kvm, &pci), 0);
 	vp = vd.transport_data;
-	started = resets = irqfd_changes = 0;
+	fake_counts_clear();
 	/* What the guest's PCI code does: place BAR 0, turn on memory decoding. */
 	cfg_wr(PCI_BASE_ADDRESS_0, (uint32_t)BAR0, 4);
 	cfg_wr(PCI_BASE_ADDRESS_0 + 4, 0, 4);
