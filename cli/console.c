@@ -9,12 +9,15 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "cli/monitor.h"
+#include "vmm/control.h"
 #include "vmm/log.h"
 #include "vmm/vm.h"
 
 static const char help_text[] = "\r\n"
 				"kvmm console keys:\r\n"
 				"  Ctrl-A x   quit (stops the VM)\r\n"
+				"  Ctrl-A c   switch between the console and the monitor\r\n"
 				"  Ctrl-A h   this help\r\n"
 				"  Ctrl-A a   send Ctrl-A to the guest\r\n";
 
@@ -42,6 +45,10 @@ size_t console_filter(struct console_escape *esc, const uint8_t *in, size_t n, u
 		case 'H':
 		case '?':
 			*action = CONSOLE_HELP;
+			break;
+		case 'c':
+		case 'C':
+			*action = CONSOLE_MONITOR;
 			break;
 		case 'a':
 		case CONSOLE_ESCAPE:
@@ -74,6 +81,20 @@ static void fatal_signal(int sig)
 	raise(sig);
 }
 
+void console_line_mode(bool on)
+{
+	if (raw_fd < 0)
+		return;
+	struct termios t = saved_termios;
+	if (on) {
+		t.c_lflag &= ~(tcflag_t)ISIG;
+		t.c_iflag &= ~(tcflag_t)IXON;
+	} else {
+		cfmakeraw(&t);
+	}
+	tcsetattr(raw_fd, TCSANOW, &t);
+}
+
 void console_raw_enter(int fd)
 {
 	if (!isatty(fd) || tcgetattr(fd, &saved_termios) < 0)
@@ -98,7 +119,7 @@ static void drain(int fd)
 	(void)r;
 }
 
-int console_loop(struct vm *vm, int in_fd)
+int console_loop(struct vm *vm, struct control *ctl, int in_fd, enum monitor_mode mode)
 {
 	sigset_t sigs;
 	sigemptyset(&sigs);
@@ -114,22 +135,29 @@ int console_loop(struct vm *vm, int in_fd)
 	size_t npending = 0;
 	bool in_open = in_fd >= 0;
 	int ended_by = 0;
+	if (mode != MONITOR_NONE)
+		monitor_init(ctl, &vm->console_out, in_fd, STDOUT_FILENO);
+	if (mode == MONITOR_STDIO)
+		monitor_enter();
 
 	while (vm_stop_reason(vm) == VM_RUNNING) {
 		/* Input the UART had no room for waits here, and stdin is not read until it is
 		 * delivered: the kernel's tty buffer holds the rest, nothing is dropped. */
-		if (npending) {
+		if (npending && !vm_is_paused(vm)) {
 			size_t n = serial_rx_push(&vm->serial, pending, npending);
 			memmove(pending, pending + n, npending - n);
 			npending -= n;
 		}
-		struct pollfd p[4] = {
+		/* While paused, typed input waits here (and in the tty) for the resume. */
+		struct pollfd p[5] = {
 		    {.fd = vm->stop_fd, .events = POLLIN},
 		    {.fd = sfd, .events = POLLIN},
 		    {.fd = vm->rx_ready_fd, .events = POLLIN},
-		    {.fd = (in_open && !npending) ? in_fd : -1, .events = POLLIN},
+		    {.fd = (in_open && npending < sizeof(pending) / 2) ? in_fd : -1,
+		     .events = POLLIN},
+		    {.fd = vm->reset_fd, .events = POLLIN},
 		};
-		if (poll(p, 4, -1) < 0) {
+		if (poll(p, 5, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_error("poll: %s", strerror(errno));
@@ -145,8 +173,11 @@ int console_loop(struct vm *vm, int in_fd)
 		}
 		if (p[2].revents & POLLIN)
 			drain(vm->rx_ready_fd);
+		if ((p[4].revents & POLLIN) && vm_take_reset_request(vm))
+			control_guest_reset(ctl);
 		if (p[3].revents & (POLLIN | POLLHUP | POLLERR)) {
-			ssize_t n = read(in_fd, in, sizeof(in));
+			size_t room = sizeof(pending) - npending;
+			ssize_t n = read(in_fd, in, room < sizeof(in) ? room : sizeof(in));
 			if (n <= 0) {
 				if (n == 0 || (errno != EINTR && errno != EAGAIN))
 					in_open = false; /* EOF: the guest keeps running */
@@ -156,9 +187,22 @@ int console_loop(struct vm *vm, int in_fd)
 			while (done < (size_t)n) {
 				size_t out_len;
 				enum console_action act;
-				done += console_filter(&esc, in + done, (size_t)n - done,
-						       pending + npending, &out_len, &act);
-				npending += out_len;
+				uint8_t typed[sizeof(in)];
+				done += console_filter(&esc, in + done, (size_t)n - done, typed,
+						       &out_len, &act);
+				if (monitor_active()) {
+					monitor_input(typed, out_len);
+				} else {
+					/* Room for all of it: polled only while half is free. */
+					memcpy(pending + npending, typed, out_len);
+					npending += out_len;
+				}
+				if (act == CONSOLE_MONITOR && mode != MONITOR_NONE) {
+					if (monitor_active())
+						monitor_leave();
+					else
+						monitor_enter();
+				}
 				if (act == CONSOLE_QUIT)
 					vm_request_stop(vm, VM_STOP_QUIT);
 				else if (act == CONSOLE_HELP)
@@ -169,6 +213,7 @@ int console_loop(struct vm *vm, int in_fd)
 			}
 		}
 	}
+	monitor_leave();
 	if (sfd >= 0)
 		close(sfd);
 	return ended_by;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 struct vm;
+struct control;
 
 #define CONSOLE_ESCAPE 0x01 /* Ctrl-A */
 
@@ -15,6 +16,7 @@ enum console_action {
 	CONSOLE_NONE,
 	CONSOLE_QUIT,
 	CONSOLE_HELP,
+	CONSOLE_MONITOR, /* Ctrl-A c: switch between the guest's console and the monitor */
 };
 
 struct console_escape {
@@ -31,8 +33,17 @@ size_t console_filter(struct console_escape *esc, const uint8_t *in, size_t n, u
  * signals included. */
 void console_raw_enter(int fd);
 void console_raw_leave(void);
+/* For the monitor: on, the terminal as it was before kvmm (the base libedit edits on) but with
+ * no signal or flow-control keys (Ctrl-C at the prompt must not end the VM); off, raw again. */
+void console_line_mode(bool on);
 
-/* Runs until the VM stops: reads in_fd into the UART, handles escape keys and SIGINT, SIGTERM and
- * SIGHUP (which must be blocked in every thread before the call). Returns the signal that ended
- * it, or 0. */
-int console_loop(struct vm *vm, int in_fd);
+enum monitor_mode {
+	MONITOR_VC,    /* default: Ctrl-A c shows the prompt */
+	MONITOR_STDIO, /* start at the prompt */
+	MONITOR_NONE,  /* no prompt: Ctrl-A c does nothing */
+};
+
+/* Runs until the VM stops: reads in_fd into the UART (or the monitor), handles escape keys, the
+ * guest's reset requests (through ctl) and SIGINT, SIGTERM and SIGHUP (which must be blocked in
+ * every thread before the call). Returns the signal that ended it, or 0. */
+int console_loop(struct vm *vm, struct control *ctl, int in_fd, enum monitor_mode mode);

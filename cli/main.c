@@ -9,8 +9,11 @@
 #include <unistd.h>
 
 #include "cli/console.h"
+#include "cli/ctl.h"
 #include "cli/options.h"
 #include "loader/bzimage.h"
+#include "vmm/control.h"
+#include "vmm/control_sock.h"
 #include "vmm/log.h"
 #include "vmm/vm.h"
 
@@ -92,7 +95,6 @@ static int exit_status(enum vm_stop why, int signo)
 	if (signo)
 		return 128 + signo;
 	switch (why) {
-	case VM_STOP_RESET: /* in-place reset comes later; for now a reboot ends the run */
 	case VM_STOP_SHUTDOWN:
 	case VM_STOP_QUIT:
 		return 0;
@@ -103,6 +105,8 @@ static int exit_status(enum vm_stop why, int signo)
 
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && !strcmp(argv[1], "ctl"))
+		return ctl_main(argc - 1, argv + 1);
 	struct options opts;
 	if (options_parse(&opts, argc, argv) < 0)
 		return EXIT_USAGE;
@@ -137,6 +141,10 @@ int main(int argc, char **argv)
 		return log_error("out of memory"), EXIT_ERROR;
 	if (bzimage_check_cmdline(&bz, cmdline) < 0)
 		return EXIT_ERROR;
+	/* Before KVM too: a socket path in use is bad input like any other. */
+	static struct control_sock sock;
+	if (opts.api_sock && control_sock_open(&sock, opts.api_sock) < 0)
+		return EXIT_ERROR;
 
 	/* SIGINT/TERM/HUP are taken by the console loop through a signalfd, so every thread,
 	 * including the vCPU threads created below, must have them blocked. */
@@ -170,22 +178,38 @@ int main(int argc, char **argv)
 	for (int i = 0; i < opts.ndisks; i++)
 		cfg.disks[i] = (struct vm_disk){opts.disks[i].path, opts.disks[i].serial,
 						opts.disks[i].ro, opts.disks[i].sync_io};
+	/* kernel, initrd and cmdline stay: every reset loads them again. */
 	static struct vm vm;
-	if (vm_create(&vm, &cfg) < 0)
+	if (vm_create(&vm, &cfg) < 0) {
+		if (opts.api_sock)
+			control_sock_close(&sock);
 		return EXIT_ERROR;
-	/* The loader copied them into guest memory. */
-	free(kernel.data);
-	free(initrd.data);
-	free(cmdline);
+	}
+	static struct control ctl;
+	control_init(&ctl, &vm, opts.no_reboot);
+	if (opts.api_sock && control_sock_start(&sock, &ctl) < 0) {
+		vm_destroy(&vm);
+		control_sock_close(&sock);
+		return EXIT_ERROR;
+	}
 
 	console_raw_enter(STDIN_FILENO);
 	int signo = 0;
-	if (vm_start(&vm) == 0)
-		signo = console_loop(&vm, STDIN_FILENO);
+	if (vm_start(&vm) == 0) {
+		control_started(&ctl);
+		signo = console_loop(&vm, &ctl, STDIN_FILENO, (enum monitor_mode)opts.monitor);
+	}
 	enum vm_stop stop = vm_stop_reason(&vm);
+	/* Whatever ended it, what the guest wrote is on disk before kvmm goes. */
+	vm_flush_disks(&vm);
+	control_vm_stopped(&ctl, stop);
+	if (opts.api_sock)
+		control_sock_close(&sock);
 	vm_destroy(&vm);
+	control_destroy(&ctl);
 	console_raw_leave();
-	if (stop == VM_STOP_RESET)
-		log_debug("guest rebooted");
+	free(kernel.data);
+	free(initrd.data);
+	free(cmdline);
 	return exit_status(stop, signo);
 }

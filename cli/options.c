@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/console.h"
 #include "loader/mptable.h"
 #include "vmm/log.h"
 
@@ -206,6 +207,9 @@ enum {
 	OPT_DISK,
 	OPT_NET,
 	OPT_TRANSPORT,
+	OPT_MONITOR,
+	OPT_API_SOCK,
+	OPT_NO_REBOOT,
 };
 
 /* Long options may also be written with one dash, which gives QEMU's spellings for free. */
@@ -224,6 +228,9 @@ static const struct option long_options[] = {
     {"net", required_argument, NULL, OPT_NET},
     {"transport", required_argument, NULL, OPT_TRANSPORT},
     {"no-rng", no_argument, NULL, OPT_NO_RNG},
+    {"monitor", required_argument, NULL, OPT_MONITOR},
+    {"api-sock", required_argument, NULL, OPT_API_SOCK},
+    {"no-reboot", no_argument, NULL, OPT_NO_REBOOT},
     {"help", no_argument, NULL, OPT_HELP},
     {"h", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -298,6 +305,28 @@ int options_parse(struct options *opts, int argc, char **argv)
 				return -1;
 			}
 			break;
+		case OPT_MONITOR:
+			if (!strcmp(optarg, "none")) {
+				opts->monitor = MONITOR_NONE;
+			} else if (!strcmp(optarg, "stdio")) {
+				opts->monitor = MONITOR_STDIO;
+			} else if (!strcmp(optarg, "vc")) {
+				opts->monitor = MONITOR_VC;
+			} else {
+				log_error("--monitor '%s': must be vc, stdio or none", optarg);
+				return -1;
+			}
+			break;
+		case OPT_API_SOCK:
+			if (!*optarg) {
+				log_error("--api-sock '': needs a path");
+				return -1;
+			}
+			opts->api_sock = optarg;
+			break;
+		case OPT_NO_REBOOT:
+			opts->no_reboot = true;
+			break;
 		case OPT_HELP:
 			opts->help = true;
 			break;
@@ -371,11 +400,20 @@ void options_usage(FILE *out)
 	    "                    how virtio devices appear: PCI (default) or virtio-mmio, for\n"
 	    "                    kernels with VIRTIO_MMIO_CMDLINE_DEVICES\n"
 	    "  --rng, --no-rng   a virtio-rng device fed from getrandom(); on by default\n"
+	    "  --monitor vc|stdio|none\n"
+	    "                    the monitor prompt: Ctrl-A c switches to it (vc, default), kvmm\n"
+	    "                    starts at it (stdio), or there is none\n"
+	    "  --api-sock PATH   control socket (line-delimited JSON); see `kvmm ctl --help`\n"
+	    "  --no-reboot       a guest reboot ends kvmm (exit 0) instead of resetting in place\n"
 	    "  --kvm-device PATH KVM device, default " KVMM_DEFAULT_KVM "\n"
 	    "  -v, --verbose     report unhandled guest I/O and other debugging details\n"
 	    "  --help, --version\n"
 	    "\n"
-	    "Console keys: Ctrl-A x quits, Ctrl-A h lists the keys, Ctrl-A a sends Ctrl-A.\n"
-	    "Exit status: 0 when the guest reboots or powers off or you quit, 1 on an error,\n"
-	    "2 on bad usage.\n");
+	    "  kvmm ctl --sock PATH [--json] COMMAND [ARG]\n"
+	    "                    run a monitor command on a running kvmm's control socket\n"
+	    "\n"
+	    "Console keys: Ctrl-A x quits, Ctrl-A c switches to the monitor and back, Ctrl-A h\n"
+	    "lists the keys, Ctrl-A a sends Ctrl-A. A guest reboot resets the VM in place.\n"
+	    "Exit status: 0 when the guest powers off (or reboots, with --no-reboot) or you quit,\n"
+	    "1 on an error, 2 on bad usage, 128+N after signal N.\n");
 }

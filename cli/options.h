@@ -39,7 +39,10 @@ struct options {
 	int cpus;
 	int verbose;
 	bool rng;
-	bool mmio; /* --transport mmio */
+	bool mmio;	      /* --transport mmio */
+	int monitor;	      /* enum monitor_mode (cli/console.h) */
+	const char *api_sock; /* --api-sock PATH, NULL for none */
+	bool no_reboot;	      /* a guest reboot ends kvmm instead of resetting in place */
 	int ndisks;
 	struct disk_option disks[KVMM_MAX_DISKS];
 	int nnics;

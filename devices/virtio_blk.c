@@ -88,6 +88,15 @@ static void req_done(struct virtio_blk *blk, struct blk_req *req, uint8_t status
 	if (req->status)
 		*req->status = status;
 	uint32_t written = status == S_OK ? req->written : 0;
+	if (status == S_OK && req->flush) {
+		blk->stats.flushes++;
+	} else if (status == S_OK && req->len && req->out) {
+		blk->stats.wr_reqs++;
+		blk->stats.wr_bytes += req->len;
+	} else if (status == S_OK && req->len) {
+		blk->stats.rd_reqs++;
+		blk->stats.rd_bytes += req->len;
+	}
 	virtq_push(&blk->vd.vqs[0], req->head, written + (req->status ? 1 : 0));
 	req->busy = false;
 }
@@ -250,6 +259,7 @@ static int start(struct virtio_blk *blk, struct virtq *vq, const struct virtq_ch
 			req->flush = true;
 			return -1;
 		}
+		req->flush = true;
 		return fdatasync(blk->fd) == 0 ? S_OK : S_IOERR;
 	case T_GET_ID: {
 		char id[VIRTIO_BLK_SERIAL_MAX] = {0};
@@ -380,6 +390,7 @@ int virtio_blk_init(struct virtio_blk *blk, const char *path, bool ro, const cha
 		    bool sync_io, const struct guest_mem *mem, struct io_thread *io)
 {
 	memset(blk, 0, sizeof(*blk));
+	blk->path = path;
 	blk->ro = ro;
 	blk->uring_fd = -1;
 	blk->fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);

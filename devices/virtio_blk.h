@@ -29,8 +29,15 @@ struct blk_req {
 	struct iovec iov[VIRTIO_BLK_SEG_MAX];
 };
 
+/* What `info block` shows: requests that succeeded, and their bytes. */
+struct virtio_blk_stats {
+	uint64_t rd_reqs, rd_bytes, wr_reqs, wr_bytes, flushes;
+};
+
 struct virtio_blk {
 	struct virtio_dev vd;
+	const char *path;	       /* as given; the caller keeps it */
+	struct virtio_blk_stats stats; /* under vd.lock */
 	int fd;
 	bool ro;
 	uint64_t capacity; /* 512-byte sectors */

@@ -360,6 +360,7 @@ int virtio_net_init(struct virtio_net *net, const char *tap, const uint8_t *mac,
 {
 	memset(net, 0, sizeof(*net));
 	net->io = io;
+	snprintf(net->tap, sizeof(net->tap), "%s", tap);
 	net->vhost.fd = net->vhost.call_fd[0] = net->vhost.call_fd[1] = -1;
 	net->tap_fd = virtio_net_open_tap(tap);
 	if (net->tap_fd < 0)

@@ -16,6 +16,7 @@
 struct virtio_net {
 	struct virtio_dev vd;
 	struct io_thread *io;
+	char tap[16];
 	int tap_fd;
 	uint8_t mac[6];
 	/* The packet read from the TAP and not yet delivered, and the guest buffers gathered

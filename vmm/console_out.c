@@ -44,7 +44,7 @@ static void *writer_main(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &give_up, NULL);
 	pthread_mutex_lock(&co->lock);
 	for (;;) {
-		while (!co->len && !co->stopping)
+		while ((!co->len || co->held) && !co->stopping)
 			pthread_cond_wait(&co->cond, &co->lock);
 		if (!co->len)
 			break; /* stopping, and everything is out */
@@ -143,6 +143,14 @@ size_t console_out_write(struct console_out *co, const void *data, size_t len)
 		co->full_seen = true;
 	pthread_mutex_unlock(&co->lock);
 	return n;
+}
+
+void console_out_hold(struct console_out *co, bool held)
+{
+	pthread_mutex_lock(&co->lock);
+	co->held = held;
+	pthread_cond_signal(&co->cond);
+	pthread_mutex_unlock(&co->lock);
 }
 
 void console_out_destroy(struct console_out *co)

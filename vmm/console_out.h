@@ -21,7 +21,8 @@ struct console_out {
 	bool full_seen; /* a write found no room: call room() once there is some */
 	bool broken;	/* the fd failed for good (reader gone): output is discarded */
 	bool stopping, started;
-	bool give_up;	 /* stopping, and the console took nothing for a while */
+	bool held;    /* the terminal shows something else (the monitor): keep output for later */
+	bool give_up; /* stopping, and the console took nothing for a while */
 	size_t given_up; /* bytes dropped then */
 	bool said_full;	 /* "not being read" logged (with -v) */
 	uint64_t written;
@@ -38,6 +39,10 @@ int console_out_init(struct console_out *co, int fd, size_t size, void (*room)(v
  * fd. Once the fd is broken everything "fits" and is dropped, so a guest is never held up by
  * a console nobody reads. */
 size_t console_out_write(struct console_out *co, const void *data, size_t len);
+/* While held, output stays in the ring (and, once it is full, the guest's UART waits), so it
+ * does not interleave with what else the terminal shows; released, it goes out in order. A
+ * stop writes it out even if held. */
+void console_out_hold(struct console_out *co, bool held);
 /* Writes out what the ring holds, then stops the thread and frees the ring. A console that
  * takes nothing for 2 s gets the rest dropped (and a warning), so kvmm can always exit. */
 void console_out_destroy(struct console_out *co);

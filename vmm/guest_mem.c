@@ -58,6 +58,17 @@ void gmem_free(struct guest_mem *mem)
 	memset(mem, 0, sizeof(*mem));
 }
 
+int gmem_wipe(struct guest_mem *mem)
+{
+	/* On a private anonymous mapping MADV_DONTNEED drops the pages: the next touch gets a
+	 * fresh zero page, and KVM's MMU notifier forgets its mappings of the old ones. */
+	if (mem->base && madvise(mem->base, mem->ram_size, MADV_DONTNEED) < 0) {
+		log_error("reset: dropping guest memory: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 void *gmem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
 {
 	if (len == 0)

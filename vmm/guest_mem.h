@@ -42,6 +42,9 @@ int gmem_init(struct guest_mem *mem, uint64_t ram_size);
 int gmem_init_layout(struct guest_mem *mem, uint64_t ram_size, uint64_t hole_start,
 		     uint64_t hole_end);
 void gmem_free(struct guest_mem *mem);
+/* Gives all of RAM back to the host: it reads as zeroes again, as at power-on, and costs no
+ * memory until touched. Returns 0, or -1 after printing why. */
+int gmem_wipe(struct guest_mem *mem);
 
 /* Host pointer for guest bytes [gpa, gpa + len), or NULL unless all of them are RAM in a single
  * region. A zero-length access is refused: no legitimate use needs a pointer to nothing. */

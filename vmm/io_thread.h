@@ -19,6 +19,11 @@ struct io_watch {
 struct io_thread {
 	int epoll_fd;
 	int stop_fd;
+	int hold_fd; /* eventfd: a hold is waiting for the thread to step aside */
+	pthread_mutex_t hold_lock;
+	pthread_cond_t hold_cond;
+	int holds;   /* io_thread_hold calls not yet released */
+	bool parked; /* the thread waits, between handlers, for holds to reach 0 */
 	pthread_t thread;
 	bool started;
 	int nwatches;
@@ -34,6 +39,10 @@ int io_thread_watch(struct io_thread *io, int fd, io_handler fn, void *opaque, b
  * readable fd holds, so the loop does not spin on it. Safe from any thread. */
 int io_thread_pause_fd(struct io_thread *io, int fd, bool paused);
 int io_thread_start(struct io_thread *io);
+/* Keeps the thread from running any handler (a paused or resetting VM: no device work) and
+ * returns once it waits between handlers. Nests; io_thread_release undoes one. */
+void io_thread_hold(struct io_thread *io);
+void io_thread_release(struct io_thread *io);
 /* Stops and joins the thread; handlers are not running once it returns. */
 void io_thread_stop(struct io_thread *io);
 void io_thread_destroy(struct io_thread *io);

@@ -182,6 +182,17 @@ int kvm_init(struct kvm *kvm, const char *path)
 		log_error("KVM_CREATE_PIT2: %s", strerror(errno));
 		goto fail;
 	}
+	for (uint32_t chip = 0; chip < 3; chip++) {
+		kvm->power_on_chips[chip].chip_id = chip;
+		if (ioctl(kvm->vm_fd, KVM_GET_IRQCHIP, &kvm->power_on_chips[chip]) < 0) {
+			log_error("KVM_GET_IRQCHIP: %s", strerror(errno));
+			goto fail;
+		}
+	}
+	if (ioctl(kvm->vm_fd, KVM_GET_PIT2, &kvm->power_on_pit) < 0) {
+		log_error("KVM_GET_PIT2: %s", strerror(errno));
+		goto fail;
+	}
 	if (kvm_irq_routes_init(kvm) < 0)
 		goto fail;
 	return 0;
@@ -260,4 +271,40 @@ int kvm_ioeventfd_match(struct kvm *kvm, uint64_t addr, uint32_t len, int fd, ui
 	    .flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
 	};
 	return ioeventfd(kvm, &io, assign);
+}
+
+int kvm_reset_irqchips(struct kvm *kvm)
+{
+	for (int chip = 0; chip < 3; chip++) {
+		if (ioctl(kvm->vm_fd, KVM_SET_IRQCHIP, &kvm->power_on_chips[chip]) < 0) {
+			log_error("reset: KVM_SET_IRQCHIP %d: %s", chip, strerror(errno));
+			return -1;
+		}
+	}
+	if (ioctl(kvm->vm_fd, KVM_SET_PIT2, &kvm->power_on_pit) < 0) {
+		log_error("reset: KVM_SET_PIT2: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int kvm_get_clock(struct kvm *kvm, uint64_t *ns)
+{
+	struct kvm_clock_data c = {0};
+	if (ioctl(kvm->vm_fd, KVM_GET_CLOCK, &c) < 0) {
+		log_error("KVM_GET_CLOCK: %s", strerror(errno));
+		return -1;
+	}
+	*ns = c.clock;
+	return 0;
+}
+
+int kvm_set_clock(struct kvm *kvm, uint64_t ns)
+{
+	struct kvm_clock_data c = {.clock = ns};
+	if (ioctl(kvm->vm_fd, KVM_SET_CLOCK, &c) < 0) {
+		log_error("KVM_SET_CLOCK: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
 }

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <linux/kvm.h>
+
 struct kvm_irq_routing;
 
 struct kvm {
@@ -18,6 +20,10 @@ struct kvm {
 	pthread_mutex_t routes_lock;
 	struct kvm_irq_routing *routes;
 	unsigned max_routes;
+
+	/* The interrupt controllers and PIT as KVM created them, for a reset. */
+	struct kvm_irqchip power_on_chips[3]; /* PIC master, PIC slave, IOAPIC */
+	struct kvm_pit_state2 power_on_pit;
 };
 
 /* Opens the KVM device at path, checks the API version and every capability kvmm uses, creates
@@ -25,6 +31,12 @@ struct kvm {
  * error naming what is missing. */
 int kvm_init(struct kvm *kvm, const char *path);
 void kvm_close(struct kvm *kvm);
+/* Puts the in-kernel PICs, IOAPIC and PIT back as kvm_init created them. */
+int kvm_reset_irqchips(struct kvm *kvm);
+/* The guest's clock (kvmclock's base): read at a pause, written back at resume so the paused
+ * time never shows. */
+int kvm_get_clock(struct kvm *kvm, uint64_t *ns);
+int kvm_set_clock(struct kvm *kvm, uint64_t ns);
 
 /* Registers [gpa, gpa + size) of guest memory backed by host at slot. */
 int kvm_set_memslot(struct kvm *kvm, uint32_t slot, uint64_t gpa, uint64_t size, void *host);

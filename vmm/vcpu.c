@@ -63,6 +63,151 @@ static int setup_lapic(struct vcpu *vcpu)
 	return ioctl(vcpu->fd, KVM_SET_LAPIC, &l);
 }
 
+/* MSRs a reset leaves alone: the TSC runs on (Linux copes with a TSC that never went back, and
+ * KVM's TSC synchronisation across vCPUs treats host writes specially). */
+#define MSR_IA32_TSC	    0x10
+#define MSR_IA32_TSC_ADJUST 0x3b
+
+struct vcpu_snapshot {
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_fpu fpu;
+	struct kvm_xsave xsave;
+	bool has_xsave;
+	struct kvm_xcrs xcrs;
+	bool has_xcrs;
+	struct kvm_lapic_state lapic;
+	struct kvm_mp_state mp_state;
+	struct kvm_vcpu_events events;
+	struct kvm_debugregs debugregs;
+	struct kvm_msrs *msrs; /* the ones that could be read, with their values */
+};
+
+/* Every MSR KVM saves and restores for this vCPU, read as it is now. One that refuses to be
+ * read is left out (KVM_GET_MSRS stops at the first such). */
+static struct kvm_msrs *save_msrs(struct vcpu *vcpu)
+{
+	struct kvm_msr_list probe = {.nmsrs = 0};
+	int dev = vcpu->vm->kvm.dev_fd;
+	if (ioctl(dev, KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG)
+		return NULL;
+	struct kvm_msr_list *list = malloc(sizeof(*list) + probe.nmsrs * sizeof(uint32_t));
+	struct kvm_msrs *msrs =
+	    calloc(1, sizeof(*msrs) + probe.nmsrs * sizeof(struct kvm_msr_entry));
+	if (!list || !msrs)
+		goto fail;
+	list->nmsrs = probe.nmsrs;
+	if (ioctl(dev, KVM_GET_MSR_INDEX_LIST, list) < 0)
+		goto fail;
+	struct kvm_msrs *one = calloc(1, sizeof(*one) + sizeof(struct kvm_msr_entry));
+	if (!one)
+		goto fail;
+	for (uint32_t i = 0; i < list->nmsrs; i++) {
+		uint32_t index = list->indices[i];
+		if (index == MSR_IA32_TSC || index == MSR_IA32_TSC_ADJUST)
+			continue;
+		one->nmsrs = 1;
+		one->entries[0] = (struct kvm_msr_entry){.index = index};
+		if (ioctl(vcpu->fd, KVM_GET_MSRS, one) == 1)
+			msrs->entries[msrs->nmsrs++] = one->entries[0];
+	}
+	free(one);
+	free(list);
+	return msrs;
+fail:
+	free(list);
+	free(msrs);
+	return NULL;
+}
+
+static int save_power_on(struct vcpu *vcpu)
+{
+	struct vcpu_snapshot *s = calloc(1, sizeof(*s));
+	if (!s)
+		return log_error("vCPU %d: out of memory", vcpu->id), -1;
+	vcpu->power_on = s;
+	const char *what = "registers";
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &s->regs) < 0 ||
+	    ioctl(vcpu->fd, KVM_GET_SREGS, &s->sregs) < 0 ||
+	    ioctl(vcpu->fd, KVM_GET_FPU, &s->fpu) < 0)
+		goto fail;
+	s->has_xsave = ioctl(vcpu->fd, KVM_GET_XSAVE, &s->xsave) == 0;
+	s->has_xcrs = ioctl(vcpu->fd, KVM_GET_XCRS, &s->xcrs) == 0;
+	what = "local APIC and events";
+	if (ioctl(vcpu->fd, KVM_GET_LAPIC, &s->lapic) < 0 ||
+	    ioctl(vcpu->fd, KVM_GET_MP_STATE, &s->mp_state) < 0 ||
+	    ioctl(vcpu->fd, KVM_GET_VCPU_EVENTS, &s->events) < 0 ||
+	    ioctl(vcpu->fd, KVM_GET_DEBUGREGS, &s->debugregs) < 0)
+		goto fail;
+	what = "MSRs";
+	s->msrs = save_msrs(vcpu);
+	if (!s->msrs)
+		goto fail;
+	return 0;
+fail:
+	log_error("vCPU %d: saving its power-on %s: %s", vcpu->id, what, strerror(errno));
+	return -1;
+}
+
+/* MSRs one at a time past any KVM refuses now (it stops a batch at the first): those keep
+ * whatever they hold, which -v reports. */
+static void restore_msrs(struct vcpu *vcpu, const struct kvm_msrs *msrs)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry entry;
+	} one;
+	for (uint32_t i = 0; i < msrs->nmsrs; i++) {
+		one.hdr = (struct kvm_msrs){.nmsrs = 1};
+		one.entry = msrs->entries[i];
+		if (ioctl(vcpu->fd, KVM_SET_MSRS, &one) != 1)
+			log_debug("vCPU %d: reset: MSR 0x%x not restored", vcpu->id,
+				  msrs->entries[i].index);
+	}
+}
+
+int vcpu_power_on(struct vcpu *vcpu)
+{
+	const struct vcpu_snapshot *s = vcpu->power_on;
+	struct kvm_vcpu_events events = s->events;
+	/* Leave out what the events call does not restore from a snapshot taken at creation. */
+	events.flags &= KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR |
+			KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM;
+	/* sregs before the LAPIC: the APIC base MSR lives in sregs. */
+	if (ioctl(vcpu->fd, KVM_SET_SREGS, &s->sregs) < 0 ||
+	    ioctl(vcpu->fd, KVM_SET_REGS, &s->regs) < 0 ||
+	    ioctl(vcpu->fd, KVM_SET_FPU, &s->fpu) < 0 ||
+	    (s->has_xsave && ioctl(vcpu->fd, KVM_SET_XSAVE, &s->xsave) < 0) ||
+	    (s->has_xcrs && ioctl(vcpu->fd, KVM_SET_XCRS, &s->xcrs) < 0))
+		goto fail;
+	restore_msrs(vcpu, s->msrs);
+	if (ioctl(vcpu->fd, KVM_SET_LAPIC, &s->lapic) < 0 ||
+	    ioctl(vcpu->fd, KVM_SET_MP_STATE, &s->mp_state) < 0 ||
+	    ioctl(vcpu->fd, KVM_SET_VCPU_EVENTS, &events) < 0 ||
+	    ioctl(vcpu->fd, KVM_SET_DEBUGREGS, &s->debugregs) < 0)
+		goto fail;
+	return 0;
+fail:
+	log_error("vCPU %d: reset to power-on state: %s", vcpu->id, strerror(errno));
+	return -1;
+}
+
+int vcpu_get_info(struct vcpu *vcpu, struct vcpu_info *info)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_mp_state mp;
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) < 0 ||
+	    ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0 ||
+	    ioctl(vcpu->fd, KVM_GET_MP_STATE, &mp) < 0)
+		return -1;
+	info->rip = regs.rip;
+	info->cr3 = sregs.cr3;
+	info->mp_state = mp.mp_state;
+	info->halted = mp.mp_state != KVM_MP_STATE_RUNNABLE;
+	return 0;
+}
+
 int vcpu_create(struct vcpu *vcpu, struct vm *vm, int id, const struct kvm_cpuid2 *supported)
 {
 	memset(vcpu, 0, sizeof(*vcpu));
@@ -97,7 +242,7 @@ int vcpu_create(struct vcpu *vcpu, struct vm *vm, int id, const struct kvm_cpuid
 		log_error("vCPU %d: local APIC setup: %s", id, strerror(errno));
 		return -1;
 	}
-	return 0;
+	return save_power_on(vcpu);
 }
 
 int vcpu_set_boot_state(struct vcpu *vcpu, const struct boot_layout *boot)
@@ -135,7 +280,7 @@ static void handle_system_event(struct vcpu *vcpu)
 {
 	switch (vcpu->run->system_event.type) {
 	case KVM_SYSTEM_EVENT_RESET:
-		vm_request_stop(vcpu->vm, VM_STOP_RESET);
+		vm_request_reset(vcpu->vm);
 		break;
 	case KVM_SYSTEM_EVENT_SHUTDOWN:
 		vm_request_stop(vcpu->vm, VM_STOP_SHUTDOWN);
@@ -164,11 +309,11 @@ static bool handle_exit(struct vcpu *vcpu)
 		/* A triple fault: what a PC does with it is reset, and Linux relies on that as its
 		 * last-resort reboot method. */
 		log_debug("vCPU %d: triple fault, resetting", vcpu->id);
-		vm_request_stop(vcpu->vm, VM_STOP_RESET);
-		return false;
+		vm_request_reset(vcpu->vm);
+		return true;
 	case KVM_EXIT_SYSTEM_EVENT:
 		handle_system_event(vcpu);
-		return false;
+		return true;
 	case KVM_EXIT_HLT:
 		/* Only reachable without the in-kernel LAPIC, which kvmm always has. */
 		vm_request_stop(vcpu->vm, VM_STOP_SHUTDOWN);
@@ -198,6 +343,11 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
 	while (vm_stop_reason(vcpu->vm) == VM_RUNNING) {
+		/* Held for a pause, a reset or a look at its registers: wait, do not spin. */
+		if (vm_vcpu_held(vcpu->vm)) {
+			vm_vcpu_park(vcpu->vm);
+			continue;
+		}
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				vcpu->run->immediate_exit = 0;
@@ -250,6 +400,10 @@ void vcpu_destroy(struct vcpu *vcpu)
 		munmap(vcpu->run, (size_t)vcpu->vm->kvm.vcpu_mmap_size);
 	if (vcpu->fd >= 0)
 		close(vcpu->fd);
+	if (vcpu->power_on)
+		free(vcpu->power_on->msrs);
+	free(vcpu->power_on);
+	vcpu->power_on = NULL;
 	vcpu->run = NULL;
 	vcpu->fd = -1;
 }

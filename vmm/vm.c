@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "cpuid.h"
@@ -61,7 +62,7 @@ static void i8042_irq(void *opaque, bool level)
 
 static void i8042_reset_request(void *opaque)
 {
-	vm_request_stop(opaque, VM_STOP_RESET);
+	vm_request_reset(opaque);
 }
 
 static const struct i8042_ops vm_i8042_ops = {.set_irq = i8042_irq, .reset = i8042_reset_request};
@@ -156,10 +157,31 @@ static int map_memory(struct vm *vm, uint64_t size)
 	return 0;
 }
 
+/* What firmware would have left in memory: kernel, initrd, command line, zero page with the
+ * e820 map, MP table, GDT and page tables; then the boot processor at the kernel's entry. The
+ * first boot and every reset run this same step. */
+static int load_guest(struct vm *vm, struct boot_layout *boot)
+{
+	if (bzimage_load(&vm->mem, &vm->boot_cfg, boot) < 0)
+		return -1;
+	if (mptable_write(&vm->mem, vm->ncpus) < 0) {
+		log_error("cannot write the MP table");
+		return -1;
+	}
+	if (x86_write_boot_tables(&vm->mem, boot->entry64) < 0) {
+		log_error("cannot write boot page tables");
+		return -1;
+	}
+	vm->boots++;
+	return 0;
+}
+
 int vm_create(struct vm *vm, const struct vm_config *cfg)
 {
 	memset(vm, 0, sizeof(*vm));
-	vm->kvm.dev_fd = vm->kvm.vm_fd = vm->stop_fd = vm->rx_ready_fd = -1;
+	vm->kvm.dev_fd = vm->kvm.vm_fd = vm->stop_fd = vm->rx_ready_fd = vm->reset_fd = -1;
+	pthread_mutex_init(&vm->run_lock, NULL);
+	pthread_cond_init(&vm->run_cond, NULL);
 	vm->io.epoll_fd = vm->io.stop_fd = -1;
 	vm->ncpus = cfg->ncpus;
 	vm->console_out_fd = cfg->console_out_fd;
@@ -168,7 +190,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vm->rx_ready_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->stop_fd < 0 || vm->rx_ready_fd < 0) {
+	vm->reset_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_fd < 0 || vm->rx_ready_fd < 0 || vm->reset_fd < 0) {
 		log_error("eventfd: %s", strerror(errno));
 		goto fail;
 	}
@@ -226,16 +249,15 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 			goto fail;
 	}
 
-	/* 5. What firmware would have left in memory: kernel, initrd, command line, zero page
-	 *    with the e820 map, MP table, GDT and page tables. */
-	/* Ours first: anything after a user's " -- " goes to init, not the kernel. */
+	/* 5. Kernel, initrd and boot tables in memory (load_guest). Ours first on the command
+	 *    line: anything after a user's " -- " goes to init, not the kernel. */
 	if (asprintf(&vm->cmdline, "%s%s", vm->cmdline_mmio, cfg->cmdline ? cfg->cmdline : "") <
 	    0) {
 		vm->cmdline = NULL;
 		log_error("out of memory");
 		goto fail;
 	}
-	struct boot_config boot_cfg = {
+	vm->boot_cfg = (struct boot_config){
 	    .image = cfg->kernel,
 	    .image_len = cfg->kernel_len,
 	    .initrd = cfg->initrd,
@@ -243,16 +265,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	    .cmdline = vm->cmdline,
 	};
 	struct boot_layout boot;
-	if (bzimage_load(&vm->mem, &boot_cfg, &boot) < 0)
+	if (load_guest(vm, &boot) < 0)
 		goto fail;
-	if (mptable_write(&vm->mem, vm->ncpus) < 0) {
-		log_error("cannot write the MP table");
-		goto fail;
-	}
-	if (x86_write_boot_tables(&vm->mem, boot.entry64) < 0) {
-		log_error("cannot write boot page tables");
-		goto fail;
-	}
 
 	/* 6. vCPUs; the boot processor starts at the kernel's entry point. */
 	vm->cpuid = cpuid_supported(vm->kvm.dev_fd);
@@ -296,7 +310,173 @@ void vm_request_stop(struct vm *vm, enum vm_stop why)
 		return;
 	for (int i = 0; i < vm->ncpus && vm->vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
+	/* Parked vCPUs leave too. */
+	pthread_mutex_lock(&vm->run_lock);
+	pthread_cond_broadcast(&vm->run_cond);
+	pthread_mutex_unlock(&vm->run_lock);
 	notify(vm->stop_fd);
+}
+
+bool vm_vcpu_held(struct vm *vm)
+{
+	return atomic_load(&vm->held);
+}
+
+void vm_vcpu_park(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	vm->parked++;
+	pthread_cond_broadcast(&vm->run_cond);
+	while (vm->holds > 0 && vm_stop_reason(vm) == VM_RUNNING)
+		pthread_cond_wait(&vm->run_cond, &vm->run_lock);
+	vm->parked--;
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
+static int started_vcpus(struct vm *vm)
+{
+	int n = 0;
+	for (int i = 0; i < vm->ncpus && vm->vcpus; i++)
+		n += vm->vcpus[i].started;
+	return n;
+}
+
+/* With run_lock held: one more hold, every vCPU kicked out of KVM_RUN. */
+static void hold_locked(struct vm *vm)
+{
+	if (vm->holds++ == 0) {
+		atomic_store(&vm->held, true);
+		for (int i = 0; i < vm->ncpus && vm->vcpus; i++)
+			vcpu_kick(&vm->vcpus[i]);
+	}
+}
+
+static void release_locked(struct vm *vm)
+{
+	if (vm->holds > 0 && --vm->holds == 0) {
+		atomic_store(&vm->held, false);
+		pthread_cond_broadcast(&vm->run_cond);
+	}
+}
+
+void vm_hold_vcpus(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	hold_locked(vm);
+	while (vm->parked < started_vcpus(vm) && vm_stop_reason(vm) == VM_RUNNING)
+		pthread_cond_wait(&vm->run_cond, &vm->run_lock);
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
+void vm_release_vcpus(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	release_locked(vm);
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
+void vm_request_reset(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	if (!vm->reset_pending) {
+		vm->reset_pending = true;
+		hold_locked(vm);
+		notify(vm->reset_fd);
+	}
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
+bool vm_take_reset_request(struct vm *vm)
+{
+	uint64_t v;
+	if (read(vm->reset_fd, &v, sizeof(v)) < 0)
+		return false;
+	pthread_mutex_lock(&vm->run_lock);
+	bool pending = vm->reset_pending;
+	pthread_mutex_unlock(&vm->run_lock);
+	return pending;
+}
+
+bool vm_is_paused(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	bool paused = vm->paused;
+	pthread_mutex_unlock(&vm->run_lock);
+	return paused;
+}
+
+int vm_pause(struct vm *vm)
+{
+	vm_hold_vcpus(vm);
+	io_thread_hold(&vm->io);
+	if (kvm_get_clock(&vm->kvm, &vm->paused_clock) < 0) {
+		io_thread_release(&vm->io);
+		vm_release_vcpus(vm);
+		return -1;
+	}
+	/* Tells a guest using kvmclock that it was stopped on purpose, so its soft-lockup
+	 * watchdog does not bark at the gap; EINVAL when the guest has no kvmclock yet. */
+	for (int i = 0; i < vm->ncpus; i++)
+		if (ioctl(vm->vcpus[i].fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL)
+			log_debug("vCPU %d: KVM_KVMCLOCK_CTRL: %s", i, strerror(errno));
+	pthread_mutex_lock(&vm->run_lock);
+	vm->paused = true;
+	pthread_mutex_unlock(&vm->run_lock);
+	return 0;
+}
+
+int vm_resume(struct vm *vm)
+{
+	if (kvm_set_clock(&vm->kvm, vm->paused_clock) < 0)
+		return -1;
+	pthread_mutex_lock(&vm->run_lock);
+	vm->paused = false;
+	pthread_mutex_unlock(&vm->run_lock);
+	io_thread_release(&vm->io);
+	vm_release_vcpus(vm);
+	/* Input typed during the pause waits in the console loop: wake it. */
+	notify(vm->rx_ready_fd);
+	return 0;
+}
+
+int vm_reset(struct vm *vm)
+{
+	vm_hold_vcpus(vm);
+	io_thread_hold(&vm->io);
+	/* Devices first: a virtio-blk reset waits for its I/O in flight, so nothing of the old
+	 * boot can land in the memory the new one gets. */
+	vm_reset_devices(vm);
+	int r = kvm_reset_irqchips(&vm->kvm);
+	for (int i = 0; i < vm->ncpus && r == 0; i++)
+		r = vcpu_power_on(&vm->vcpus[i]);
+	/* After the vCPUs: their kvmclock and steal-time MSRs are off, KVM writes RAM no more. */
+	struct boot_layout boot;
+	if (r == 0)
+		r = gmem_wipe(&vm->mem);
+	if (r == 0)
+		r = load_guest(vm, &boot);
+	if (r == 0)
+		r = vcpu_set_boot_state(&vm->vcpus[0], &boot);
+	if (r < 0) {
+		log_error("reset failed; stopping the VM");
+		vm_request_stop(vm, VM_STOP_ERROR);
+	}
+	pthread_mutex_lock(&vm->run_lock);
+	if (vm->reset_pending) {
+		vm->reset_pending = false;
+		release_locked(vm);
+	}
+	pthread_mutex_unlock(&vm->run_lock);
+	io_thread_release(&vm->io);
+	vm_release_vcpus(vm);
+	return r;
+}
+
+void vm_flush_disks(struct vm *vm)
+{
+	for (int i = 0; i < vm->ndisks; i++)
+		if (vm->disks[i]->fd >= 0 && fdatasync(vm->disks[i]->fd) < 0)
+			log_warn("disk %s: fdatasync: %s", vm->disks[i]->vd.name, strerror(errno));
 }
 
 enum vm_stop vm_stop_reason(struct vm *vm)
@@ -362,5 +542,7 @@ void vm_destroy(struct vm *vm)
 		close(vm->stop_fd);
 	if (vm->rx_ready_fd >= 0)
 		close(vm->rx_ready_fd);
-	vm->stop_fd = vm->rx_ready_fd = -1;
+	if (vm->reset_fd >= 0)
+		close(vm->reset_fd);
+	vm->stop_fd = vm->rx_ready_fd = vm->reset_fd = -1;
 }

@@ -14,6 +14,7 @@
 #include "devices/virtio_net.h"
 #include "devices/virtio_pci.h"
 #include "devices/virtio_rng.h"
+#include "loader/bzimage.h"
 #include "vmm/bus.h"
 #include "vmm/console_out.h"
 #include "vmm/guest_mem.h"
@@ -48,7 +49,8 @@ struct vm_config {
 	const char *kvm_path;
 	uint64_t mem_size;
 	int ncpus;
-	const uint8_t *kernel; /* the whole bzImage */
+	const uint8_t *kernel; /* the whole bzImage; it and the initrd must outlive the VM: every
+				* reset loads them again */
 	size_t kernel_len;
 	const uint8_t *initrd; /* NULL for none */
 	size_t initrd_len;
@@ -65,7 +67,6 @@ struct vm_config {
 /* Why the VM stopped running. The first reason reported wins. */
 enum vm_stop {
 	VM_RUNNING = 0,
-	VM_STOP_RESET,	  /* guest asked for a reboot (i8042, triple fault, KVM reset event) */
 	VM_STOP_SHUTDOWN, /* guest powered off */
 	VM_STOP_QUIT,	  /* the user or a signal asked us to quit */
 	VM_STOP_ERROR,	  /* KVM or the VMM failed; already reported */
@@ -109,7 +110,24 @@ struct vm {
 	struct console_out console_out; /* the UART's output, written to console_out_fd */
 	int stop_fd;			/* eventfd: readable once a stop was requested */
 	int rx_ready_fd;		/* eventfd: the UART has room for more input */
+	int reset_fd;			/* eventfd: the guest asked for a reset */
 	_Atomic int stop;
+
+	/* What the loader writes at every power-on: the first boot and each reset. */
+	struct boot_config boot_cfg;
+	uint64_t boots; /* power-ons so far, the first included */
+
+	/* Run control: while holds > 0 every vCPU waits outside KVM_RUN (parked). A pause holds
+	 * until resume, a reset or a look at registers only while it works, and a guest's reset
+	 * request until the reset is done. */
+	pthread_mutex_t run_lock;
+	pthread_cond_t run_cond;
+	int holds;
+	int parked;
+	_Atomic bool held;
+	bool paused;	       /* vm_pause is in effect */
+	bool reset_pending;    /* a guest's reset request holds the vCPUs */
+	uint64_t paused_clock; /* the guest's clock when it was paused */
 };
 
 /* Builds the whole machine, top to bottom, ready to run. Returns 0, or -1 after printing why
@@ -123,3 +141,27 @@ enum vm_stop vm_stop_reason(struct vm *vm);
 void vm_destroy(struct vm *vm);
 /* Puts every registered device back to its power-on state. */
 void vm_reset_devices(struct vm *vm);
+
+/* For vCPU threads: whether to park, and parking (returns once released or stopping). */
+bool vm_vcpu_held(struct vm *vm);
+void vm_vcpu_park(struct vm *vm);
+/* Takes every vCPU out of KVM_RUN and returns once all wait; nests. Not on a vCPU thread. */
+void vm_hold_vcpus(struct vm *vm);
+void vm_release_vcpus(struct vm *vm);
+
+/* Stops the guest: every vCPU parked, no device work, the guest clock kept (and each vCPU's
+ * kvmclock told, so the guest's watchdogs do not count the pause). Returns once it is done. */
+int vm_pause(struct vm *vm);
+int vm_resume(struct vm *vm);
+bool vm_is_paused(struct vm *vm);
+/* Power-on again in place: devices reset (I/O in flight finished first), interrupt
+ * controllers and vCPUs as created, RAM zeroed, kernel and tables loaded afresh. A paused VM
+ * stays paused. Returns 0, or -1 after printing why (the VM is then unusable). */
+int vm_reset(struct vm *vm);
+/* From a vCPU thread: the guest reset the machine. Holds the vCPUs and signals reset_fd;
+ * whoever watches it calls vm_reset (or stops the VM). */
+void vm_request_reset(struct vm *vm);
+/* Reads reset_fd; true when a guest's reset request waits. */
+bool vm_take_reset_request(struct vm *vm);
+/* fdatasync on every disk image. */
+void vm_flush_disks(struct vm *vm);

@@ -1,0 +1,816 @@
+#include "control.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "log.h"
+#include "vm.h"
+
+#ifndef KVMM_VERSION
+#define KVMM_VERSION "0.0.0"
+#endif
+
+#define ERR_LEN 256
+
+typedef int (*command_fn)(struct control *ctl, struct json_object *req,
+			  struct control_origin *origin, struct json_object *result, char *err,
+			  size_t errlen);
+typedef void (*print_fn)(struct json_object *result, FILE *out);
+
+struct command {
+	const char *name;
+	const char *aliases[3]; /* other names (QEMU's, virsh's), NULL-terminated */
+	const char *arg;	/* the one argument it takes, or NULL */
+	const char *summary;
+	command_fn run;
+	print_fn print; /* NULL: nothing to show but success */
+};
+
+static const struct command commands[];
+
+/* json-c helpers: a result field, and what a request says. */
+static void put(struct json_object *o, const char *key, struct json_object *v)
+{
+	json_object_object_add(o, key, v);
+}
+
+static const char *get_string(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static uint64_t get_u64(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_uint64(v) : 0;
+}
+
+static void status_locked(struct control *ctl, struct json_object *result)
+{
+	char text[64];
+	lifecycle_format(&ctl->lc, text, sizeof(text));
+	put(result, "state", json_object_new_string(lifecycle_state_name(ctl->lc.state)));
+	put(result, "reason",
+	    json_object_new_string(lifecycle_reason_name(ctl->lc.state, ctl->lc.reason)));
+	put(result, "status", json_object_new_string(text));
+}
+
+/* With the lock held: tell listeners what just happened. */
+static void announce(struct control *ctl, const struct lc_event *ev)
+{
+	if (!ctl->on_event)
+		return;
+	struct json_object *e = json_object_new_object();
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	put(e, "event", json_object_new_string(ev->name));
+	put(e, "detail", json_object_new_string(ev->detail));
+	char text[64];
+	lifecycle_format(&ctl->lc, text, sizeof(text));
+	put(e, "status", json_object_new_string(text));
+	struct json_object *ts = json_object_new_object();
+	put(ts, "seconds", json_object_new_int64(tv.tv_sec));
+	put(ts, "microseconds", json_object_new_int64(tv.tv_usec));
+	put(e, "timestamp", ts);
+	ctl->on_event(ctl->event_opaque, e);
+	json_object_put(e);
+}
+
+static bool need_vm(struct control *ctl, char *err, size_t errlen)
+{
+	if (ctl->vm)
+		return true;
+	snprintf(err, errlen, "no VM to run this on");
+	return false;
+}
+
+/* Runs op on the lifecycle: allowed from this state, done by the board, announced. */
+static int lifecycle_op(struct control *ctl, enum lc_op op, int (*work)(struct vm *),
+			struct json_object *result, char *err, size_t errlen)
+{
+	if (!lifecycle_allowed(&ctl->lc, op, err, errlen) || !need_vm(ctl, err, errlen))
+		return -1;
+	if (work && work(ctl->vm) < 0) {
+		snprintf(err, errlen, "failed: %s", "see kvmm's log");
+		return -1;
+	}
+	struct lc_event ev;
+	lifecycle_apply(&ctl->lc, op, &ev);
+	announce(ctl, &ev);
+	status_locked(ctl, result);
+	return 0;
+}
+
+static int cmd_pause(struct control *ctl, struct json_object *req, struct control_origin *o,
+		     struct json_object *result, char *err, size_t errlen)
+{
+	(void)req, (void)o;
+	return lifecycle_op(ctl, LC_PAUSE, vm_pause, result, err, errlen);
+}
+
+static int cmd_resume(struct control *ctl, struct json_object *req, struct control_origin *o,
+		      struct json_object *result, char *err, size_t errlen)
+{
+	(void)req, (void)o;
+	return lifecycle_op(ctl, LC_RESUME, vm_resume, result, err, errlen);
+}
+
+static int cmd_reset(struct control *ctl, struct json_object *req, struct control_origin *o,
+		     struct json_object *result, char *err, size_t errlen)
+{
+	(void)req, (void)o;
+	return lifecycle_op(ctl, LC_RESET, vm_reset, result, err, errlen);
+}
+
+static int quit_vm(struct vm *vm)
+{
+	/* What the guest wrote reaches the disk before the process goes. */
+	vm_flush_disks(vm);
+	vm_request_stop(vm, VM_STOP_QUIT);
+	return 0;
+}
+
+static int cmd_quit(struct control *ctl, struct json_object *req, struct control_origin *o,
+		    struct json_object *result, char *err, size_t errlen)
+{
+	(void)req, (void)o;
+	return lifecycle_op(ctl, LC_QUIT, quit_vm, result, err, errlen);
+}
+
+static int cmd_status(struct control *ctl, struct json_object *req, struct control_origin *o,
+		      struct json_object *result, char *err, size_t errlen)
+{
+	(void)req, (void)o, (void)err, (void)errlen;
+	status_locked(ctl, result);
+	return 0;
+}
+
+static void print_status(struct json_object *r, FILE *out)
+{
+	fprintf(out, "%s\n", get_string(r, "status"));
+}
+
+static int cmd_version(struct control *ctl, struct json_object *req, struct control_origin *o,
+		       struct json_object *result, char *err, size_t errlen)
+{
+	(void)ctl, (void)req, (void)o, (void)err, (void)errlen;
+	put(result, "version", json_object_new_string(KVMM_VERSION));
+	put(result, "kvm_api", json_object_new_int(KVM_API_VERSION));
+	return 0;
+}
+
+static void print_version(struct json_object *r, FILE *out)
+{
+	fprintf(out, "kvmm %s (KVM API %d)\n", get_string(r, "version"),
+		(int)get_u64(r, "kvm_api"));
+}
+
+static int cmd_cpus(struct control *ctl, struct json_object *req, struct control_origin *o,
+		    struct json_object *result, char *err, size_t errlen)
+{
+	(void)req, (void)o;
+	if (!need_vm(ctl, err, errlen))
+		return -1;
+	struct vm *vm = ctl->vm;
+	struct json_object *cpus = json_object_new_array();
+	put(result, "cpus", cpus);
+	/* A vCPU's registers can be read only while it is out of KVM_RUN: each is held for the
+	 * moment it takes (a paused VM is held already). */
+	vm_hold_vcpus(vm);
+	int r = 0;
+	for (int i = 0; i < vm->ncpus; i++) {
+		struct vcpu_info info;
+		if (vcpu_get_info(&vm->vcpus[i], &info) < 0) {
+			snprintf(err, errlen, "vCPU %d: %s", i, strerror(errno));
+			r = -1;
+			break;
+		}
+		struct json_object *c = json_object_new_object();
+		put(c, "cpu", json_object_new_int(i));
+		put(c, "state", json_object_new_string(info.halted ? "halted" : "running"));
+		put(c, "rip", json_object_new_uint64(info.rip));
+		put(c, "cr3", json_object_new_uint64(info.cr3));
+		json_object_array_add(cpus, c);
+	}
+	vm_release_vcpus(vm);
+	return r;
+}
+
+static void print_cpus(struct json_object *r, FILE *out)
+{
+	struct json_object *cpus;
+	if (!json_object_object_get_ex(r, "cpus", &cpus))
+		return;
+	for (size_t i = 0; i < json_object_array_length(cpus); i++) {
+		struct json_object *c = json_object_array_get_idx(cpus, i);
+		fprintf(out, "CPU %d: %-7s RIP 0x%016" PRIx64 " CR3 0x%" PRIx64 "\n",
+			(int)get_u64(c, "cpu"), get_string(c, "state"), get_u64(c, "rip"),
+			get_u64(c, "cr3"));
+	}
+}
+
+static int cmd_mem(struct control *ctl, struct json_object *req, struct control_origin *o,
+		   struct json_object *result, char *err, size_t errlen)
+{
+	(void)req, (void)o;
+	if (!need_vm(ctl, err, errlen))
+		return -1;
+	const struct guest_mem *mem = &ctl->vm->mem;
+	put(result, "ram_size", json_object_new_uint64(mem->ram_size));
+	struct json_object *regions = json_object_new_array();
+	put(result, "regions", regions);
+	for (int i = 0; i < mem->nregions; i++) {
+		struct json_object *r = json_object_new_object();
+		put(r, "slot", json_object_new_int(i)); /* map_memory: one memslot per region */
+		put(r, "gpa", json_object_new_uint64(mem->regions[i].gpa));
+		put(r, "size", json_object_new_uint64(mem->regions[i].size));
+		json_object_array_add(regions, r);
+	}
+	return 0;
+}
+
+static void print_mem(struct json_object *r, FILE *out)
+{
+	fprintf(out, "RAM %" PRIu64 " MiB\n", get_u64(r, "ram_size") >> 20);
+	struct json_object *regions;
+	if (!json_object_object_get_ex(r, "regions", &regions))
+		return;
+	for (size_t i = 0; i < json_object_array_length(regions); i++) {
+		struct json_object *g = json_object_array_get_idx(regions, i);
+		uint64_t gpa = get_u64(g, "gpa"), size = get_u64(g, "size");
+		fprintf(out, "memslot %d: 0x%09" PRIx64 "-0x%09" PRIx64 " (%" PRIu64 " MiB)\n",
+			(int)get_u64(g, "slot"), gpa, gpa + size - 1, size >> 20);
+	}
+}
+
+static uint16_t cfg16(const struct pci_device *d, unsigned off)
+{
+	return (uint16_t)(d->cfg[off] | d->cfg[off + 1] << 8);
+}
+
+static int cmd_pci(struct control *ctl, struct json_object *req, struct control_origin *o,
+		   struct json_object *result, char *err, size_t errlen)
+{
+	(void)req, (void)o;
+	if (!need_vm(ctl, err, errlen))
+		return -1;
+	struct pci_bus *pci = &ctl->vm->pci;
+	struct json_object *devs = json_object_new_array();
+	put(result, "devices", devs);
+	pthread_mutex_lock(&pci->lock);
+	for (int slot = 0; slot < PCI_MAX_DEVICES; slot++) {
+		const struct pci_device *d = pci->slots[slot];
+		if (!d)
+			continue;
+		char bdf[16];
+		snprintf(bdf, sizeof(bdf), "00:%02x.0", slot);
+		struct json_object *j = json_object_new_object();
+		put(j, "bdf", json_object_new_string(bdf));
+		put(j, "name", json_object_new_string(d->name));
+		put(j, "vendor", json_object_new_int(cfg16(d, PCI_VENDOR_ID)));
+		put(j, "device", json_object_new_int(cfg16(d, PCI_DEVICE_ID)));
+		struct json_object *bars = json_object_new_array();
+		for (int n = 0; n < PCI_NUM_BARS; n++) {
+			const struct pci_bar *b = &d->bars[n];
+			if (!b->size)
+				continue;
+			struct json_object *bar = json_object_new_object();
+			put(bar, "bar", json_object_new_int(n));
+			put(bar, "type", json_object_new_string(b->io ? "io" : "mem"));
+			put(bar, "size", json_object_new_uint64(b->size));
+			put(bar, "mapped", json_object_new_boolean(b->mapped));
+			if (b->mapped)
+				put(bar, "addr", json_object_new_uint64(b->addr));
+			json_object_array_add(bars, bar);
+		}
+		put(j, "bars", bars);
+		json_object_array_add(devs, j);
+	}
+	pthread_mutex_unlock(&pci->lock);
+	return 0;
+}
+
+static void print_pci(struct json_object *r, FILE *out)
+{
+	struct json_object *devs;
+	if (!json_object_object_get_ex(r, "devices", &devs))
+		return;
+	for (size_t i = 0; i < json_object_array_length(devs); i++) {
+		struct json_object *d = json_object_array_get_idx(devs, i), *bars;
+		fprintf(out, "%s %04x:%04x %s\n", get_string(d, "bdf"), (int)get_u64(d, "vendor"),
+			(int)get_u64(d, "device"), get_string(d, "name"));
+		if (!json_object_object_get_ex(d, "bars", &bars))
+			continue;
+		for (size_t k = 0; k < json_object_array_length(bars); k++) {
+			struct json_object *b = json_object_array_get_idx(bars, k), *a;
+			fprintf(out, "  BAR%d %s %" PRIu64 " bytes", (int)get_u64(b, "bar"),
+				get_string(b, "type"), get_u64(b, "size"));
+			if (json_object_object_get_ex(b, "addr", &a))
+				fprintf(out, " at 0x%" PRIx64 "\n", json_object_get_uint64(a));
+			else
+				fprintf(out, " (not mapped)\n");
+		}
+	}
+}
+
+static int cmd_block(struct control *ctl, struct json_object *req, struct control_origin *o,
+		     struct json_object *result, char *err, size_t errlen)
+{
+	(void)req, (void)o;
+	if (!need_vm(ctl, err, errlen))
+		return -1;
+	struct json_object *disks = json_object_new_array();
+	put(result, "disks", disks);
+	for (int i = 0; i < ctl->vm->ndisks; i++) {
+		struct virtio_blk *blk = ctl->vm->disks[i];
+		pthread_mutex_lock(&blk->vd.lock);
+		struct virtio_blk_stats st = blk->stats;
+		pthread_mutex_unlock(&blk->vd.lock);
+		char dev[8];
+		snprintf(dev, sizeof(dev), "vd%c", 'a' + i);
+		struct json_object *d = json_object_new_object();
+		put(d, "device", json_object_new_string(dev));
+		put(d, "path", json_object_new_string(blk->path ? blk->path : ""));
+		put(d, "ro", json_object_new_boolean(blk->ro));
+		put(d, "rd_reqs", json_object_new_uint64(st.rd_reqs));
+		put(d, "rd_bytes", json_object_new_uint64(st.rd_bytes));
+		put(d, "wr_reqs", json_object_new_uint64(st.wr_reqs));
+		put(d, "wr_bytes", json_object_new_uint64(st.wr_bytes));
+		put(d, "flushes", json_object_new_uint64(st.flushes));
+		json_object_array_add(disks, d);
+	}
+	return 0;
+}
+
+static void print_block(struct json_object *r, FILE *out)
+{
+	struct json_object *disks;
+	if (!json_object_object_get_ex(r, "disks", &disks))
+		return;
+	if (!json_object_array_length(disks))
+		fprintf(out, "no disks\n");
+	for (size_t i = 0; i < json_object_array_length(disks); i++) {
+		struct json_object *d = json_object_array_get_idx(disks, i), *ro;
+		json_object_object_get_ex(d, "ro", &ro);
+		fprintf(out,
+			"%s: %s%s  read %" PRIu64 " reqs %" PRIu64 " bytes  written %" PRIu64
+			" reqs %" PRIu64 " bytes  flushes %" PRIu64 "\n",
+			get_string(d, "device"), get_string(d, "path"),
+			json_object_get_boolean(ro) ? " (ro)" : "", get_u64(d, "rd_reqs"),
+			get_u64(d, "rd_bytes"), get_u64(d, "wr_reqs"), get_u64(d, "wr_bytes"),
+			get_u64(d, "flushes"));
+	}
+}
+
+/* The TAP's counters in sysfs see every packet, vhost's included; the host's transmit is the
+ * guest's receive. */
+static uint64_t tap_stat(const char *tap, const char *name)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "/sys/class/net/%s/statistics/%s", tap, name);
+	FILE *f = fopen(path, "re");
+	unsigned long long v = 0;
+	if (f) {
+		if (fscanf(f, "%llu", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v;
+}
+
+static int cmd_net(struct control *ctl, struct json_object *req, struct control_origin *o,
+		   struct json_object *result, char *err, size_t errlen)
+{
+	(void)req, (void)o;
+	if (!need_vm(ctl, err, errlen))
+		return -1;
+	struct json_object *nics = json_object_new_array();
+	put(result, "nics", nics);
+	for (int i = 0; i < ctl->vm->nnics; i++) {
+		const struct virtio_net *net = ctl->vm->nics[i];
+		char mac[18];
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", net->mac[0],
+			 net->mac[1], net->mac[2], net->mac[3], net->mac[4], net->mac[5]);
+		struct json_object *n = json_object_new_object();
+		put(n, "tap", json_object_new_string(net->tap));
+		put(n, "mac", json_object_new_string(mac));
+		put(n, "vhost", json_object_new_boolean(net->use_vhost));
+		put(n, "rx_packets", json_object_new_uint64(tap_stat(net->tap, "tx_packets")));
+		put(n, "rx_bytes", json_object_new_uint64(tap_stat(net->tap, "tx_bytes")));
+		put(n, "tx_packets", json_object_new_uint64(tap_stat(net->tap, "rx_packets")));
+		put(n, "tx_bytes", json_object_new_uint64(tap_stat(net->tap, "rx_bytes")));
+		json_object_array_add(nics, n);
+	}
+	return 0;
+}
+
+static void print_net(struct json_object *r, FILE *out)
+{
+	struct json_object *nics;
+	if (!json_object_object_get_ex(r, "nics", &nics))
+		return;
+	if (!json_object_array_length(nics))
+		fprintf(out, "no NICs\n");
+	for (size_t i = 0; i < json_object_array_length(nics); i++) {
+		struct json_object *n = json_object_array_get_idx(nics, i), *vh;
+		json_object_object_get_ex(n, "vhost", &vh);
+		fprintf(out,
+			"eth%zu: tap %s mac %s vhost %s  rx %" PRIu64 " packets %" PRIu64
+			" bytes  tx %" PRIu64 " packets %" PRIu64 " bytes\n",
+			i, get_string(n, "tap"), get_string(n, "mac"),
+			json_object_get_boolean(vh) ? "on" : "off", get_u64(n, "rx_packets"),
+			get_u64(n, "rx_bytes"), get_u64(n, "tx_packets"), get_u64(n, "tx_bytes"));
+	}
+}
+
+static int cmd_subscribe(struct control *ctl, struct json_object *req, struct control_origin *o,
+			 struct json_object *result, char *err, size_t errlen)
+{
+	(void)ctl, (void)req;
+	if (!o || !o->can_subscribe) {
+		snprintf(err, errlen, "subscribe: events go to control socket clients only");
+		return -1;
+	}
+	o->subscribed = true;
+	put(result, "subscribed", json_object_new_boolean(true));
+	return 0;
+}
+
+static const struct command *find(const char *name);
+
+static struct json_object *describe(const struct command *c)
+{
+	struct json_object *j = json_object_new_object();
+	put(j, "name", json_object_new_string(c->name));
+	struct json_object *aliases = json_object_new_array();
+	for (int i = 0; c->aliases[i]; i++)
+		json_object_array_add(aliases, json_object_new_string(c->aliases[i]));
+	put(j, "aliases", aliases);
+	if (c->arg)
+		put(j, "arg", json_object_new_string(c->arg));
+	put(j, "summary", json_object_new_string(c->summary));
+	return j;
+}
+
+static int cmd_help(struct control *ctl, struct json_object *req, struct control_origin *o,
+		    struct json_object *result, char *err, size_t errlen)
+{
+	(void)ctl, (void)o;
+	struct json_object *list = json_object_new_array();
+	put(result, "commands", list);
+	const char *which = get_string(req, "command");
+	if (which && *which) {
+		const struct command *c = find(which);
+		if (!c) {
+			snprintf(err, errlen, "help: unknown command '%s'", which);
+			return -1;
+		}
+		json_object_array_add(list, describe(c));
+		return 0;
+	}
+	for (const struct command *c = commands; c->name; c++)
+		json_object_array_add(list, describe(c));
+	return 0;
+}
+
+static void print_help(struct json_object *r, FILE *out)
+{
+	struct json_object *list;
+	if (!json_object_object_get_ex(r, "commands", &list))
+		return;
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		struct json_object *c = json_object_array_get_idx(list, i), *aliases;
+		char usage[64];
+		const char *arg = get_string(c, "arg");
+		snprintf(usage, sizeof(usage), "%s%s%s%s", get_string(c, "name"), arg ? " [" : "",
+			 arg ? arg : "", arg ? "]" : "");
+		fprintf(out, "%-22s %s", usage, get_string(c, "summary"));
+		if (json_object_object_get_ex(c, "aliases", &aliases) &&
+		    json_object_array_length(aliases)) {
+			fprintf(out, " (also");
+			for (size_t k = 0; k < json_object_array_length(aliases); k++)
+				fprintf(
+				    out, " %s",
+				    json_object_get_string(json_object_array_get_idx(aliases, k)));
+			fprintf(out, ")");
+		}
+		fprintf(out, "\n");
+	}
+}
+
+static void print_state_change(struct json_object *r, FILE *out)
+{
+	print_status(r, out);
+}
+
+static const struct command commands[] = {
+    {"help", {NULL}, "command", "list the commands, or describe one", cmd_help, print_help},
+    {"info status",
+     {"domstate", NULL},
+     NULL,
+     "the VM's state, as virsh domstate --reason says it",
+     cmd_status,
+     print_status},
+    {"info cpus", {NULL}, NULL, "each vCPU: running or halted, RIP, CR3", cmd_cpus, print_cpus},
+    {"info mem", {NULL}, NULL, "guest RAM regions and their memslots", cmd_mem, print_mem},
+    {"info pci", {NULL}, NULL, "PCI devices: bus:dev.fn, vendor:device, BARs", cmd_pci, print_pci},
+    {"info block",
+     {NULL},
+     NULL,
+     "each disk: path, ro, requests and bytes read and written",
+     cmd_block,
+     print_block},
+    {"info net",
+     {NULL},
+     NULL,
+     "each NIC: TAP, MAC, packets and bytes each way, vhost",
+     cmd_net,
+     print_net},
+    {"info version", {NULL}, NULL, "kvmm's version", cmd_version, print_version},
+    {"pause",
+     {"stop", "suspend", NULL},
+     NULL,
+     "stop every vCPU and the devices' work",
+     cmd_pause,
+     print_state_change},
+    {"resume", {"cont", NULL}, NULL, "run a paused VM again", cmd_resume, print_state_change},
+    {"reset",
+     {NULL},
+     NULL,
+     "power-on reset in place: the guest boots again",
+     cmd_reset,
+     print_state_change},
+    {"quit",
+     {"destroy", NULL},
+     NULL,
+     "flush the disks and stop the VM",
+     cmd_quit,
+     print_state_change},
+    {"subscribe",
+     {NULL},
+     NULL,
+     "(socket) send this client every event from now on",
+     cmd_subscribe,
+     NULL},
+    {NULL, {NULL}, NULL, NULL, NULL, NULL},
+};
+
+static const struct command *find(const char *name)
+{
+	for (const struct command *c = commands; c->name; c++) {
+		if (!strcmp(c->name, name))
+			return c;
+		for (int i = 0; c->aliases[i]; i++)
+			if (!strcmp(c->aliases[i], name))
+				return c;
+	}
+	return NULL;
+}
+
+const char *control_command_name(size_t i)
+{
+	static size_t n;
+	if (!n)
+		while (commands[n].name)
+			n++;
+	return i < n ? commands[i].name : NULL;
+}
+
+void control_init(struct control *ctl, struct vm *vm, bool no_reboot)
+{
+	memset(ctl, 0, sizeof(*ctl));
+	ctl->vm = vm;
+	ctl->no_reboot = no_reboot;
+	pthread_mutex_init(&ctl->lock, NULL);
+	struct lc_event ev;
+	lifecycle_init(&ctl->lc, &ev);
+}
+
+void control_destroy(struct control *ctl)
+{
+	pthread_mutex_destroy(&ctl->lock);
+}
+
+void control_started(struct control *ctl)
+{
+	pthread_mutex_lock(&ctl->lock);
+	announce(ctl, &(struct lc_event){"started", "booted"});
+	pthread_mutex_unlock(&ctl->lock);
+}
+
+static struct json_object *reply_error(struct json_object *id, const char *err)
+{
+	struct json_object *r = json_object_new_object();
+	if (id)
+		put(r, "id", json_object_get(id));
+	put(r, "ok", json_object_new_boolean(false));
+	put(r, "error", json_object_new_string(err));
+	return r;
+}
+
+struct json_object *control_execute(struct control *ctl, struct json_object *req,
+				    struct control_origin *origin)
+{
+	if (!json_object_is_type(req, json_type_object))
+		return reply_error(NULL, "a request is a JSON object: {\"id\":N,\"cmd\":\"...\"}");
+	struct json_object *id = NULL;
+	json_object_object_get_ex(req, "id", &id);
+	const char *name = get_string(req, "cmd");
+	if (!name)
+		return reply_error(id, "the request has no \"cmd\" string");
+	const struct command *c = find(name);
+	char err[ERR_LEN];
+	if (!c) {
+		snprintf(err, sizeof(err), "unknown command '%.64s' (help lists them)", name);
+		return reply_error(id, err);
+	}
+	json_object_object_foreach(req, key, val)
+	{
+		(void)val;
+		if (strcmp(key, "id") && strcmp(key, "cmd") && (!c->arg || strcmp(key, c->arg))) {
+			snprintf(err, sizeof(err), "%s: unexpected argument '%.64s'", c->name, key);
+			return reply_error(id, err);
+		}
+		if (c->arg && !strcmp(key, c->arg) && !json_object_is_type(val, json_type_string)) {
+			snprintf(err, sizeof(err), "%s: argument '%s' must be a string", c->name,
+				 key);
+			return reply_error(id, err);
+		}
+	}
+	struct json_object *result = json_object_new_object();
+	pthread_mutex_lock(&ctl->lock);
+	int r = c->run(ctl, req, origin, result, err, sizeof(err));
+	pthread_mutex_unlock(&ctl->lock);
+	if (r < 0) {
+		json_object_put(result);
+		return reply_error(id, err);
+	}
+	struct json_object *reply = json_object_new_object();
+	if (id)
+		put(reply, "id", json_object_get(id));
+	put(reply, "ok", json_object_new_boolean(true));
+	put(reply, "result", result);
+	return reply;
+}
+
+struct json_object *control_execute_text(struct control *ctl, const char *line, size_t len,
+					 struct control_origin *origin)
+{
+	while (len && isspace((unsigned char)line[len - 1]))
+		len--;
+	if (!len)
+		return NULL;
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *req = json_tokener_parse_ex(tok, line, (int)len);
+	enum json_tokener_error e = json_tokener_get_error(tok);
+	size_t used = (size_t)json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	char err[ERR_LEN];
+	if (!req || e != json_tokener_success || used != len) {
+		snprintf(err, sizeof(err), "invalid JSON: %s",
+			 e != json_tokener_success ? json_tokener_error_desc(e)
+						   : "trailing characters after the object");
+		json_object_put(req);
+		return reply_error(NULL, err);
+	}
+	struct json_object *reply = control_execute(ctl, req, origin);
+	json_object_put(req);
+	return reply;
+}
+
+struct json_object *control_parse_line(const char *line, char *err, size_t errlen)
+{
+	while (isspace((unsigned char)*line))
+		line++;
+	size_t n = strlen(line);
+	while (n && isspace((unsigned char)line[n - 1]))
+		n--;
+	if (!n) {
+		snprintf(err, errlen, "empty command");
+		return NULL;
+	}
+	/* Words split on runs of blanks: "info  status" is "info status". */
+	char words[3][64] = {{0}};
+	const char *p = line, *end = line + n, *rest;
+	int nw = 0;
+	while (p < end && nw < 3) {
+		const char *s = p;
+		while (p < end && !isspace((unsigned char)*p))
+			p++;
+		snprintf(words[nw], sizeof(words[nw]), "%.*s", (int)(p - s), s);
+		nw++;
+		while (p < end && isspace((unsigned char)*p))
+			p++;
+	}
+	const struct command *c = NULL;
+	int used = 0;
+	if (nw >= 2) {
+		char two[130];
+		snprintf(two, sizeof(two), "%s %s", words[0], words[1]);
+		if ((c = find(two)))
+			used = 2;
+	}
+	if (!c && (c = find(words[0])))
+		used = 1;
+	struct json_object *req = json_object_new_object();
+	if (!c) {
+		/* The server names it in its refusal. */
+		put(req, "cmd", json_object_new_string(words[0]));
+		return req;
+	}
+	/* The argument: everything after the command's words, blanks squeezed. */
+	p = line;
+	for (int w = 0; w < used; w++) {
+		while (p < end && isspace((unsigned char)*p))
+			p++;
+		while (p < end && !isspace((unsigned char)*p))
+			p++;
+	}
+	while (p < end && isspace((unsigned char)*p))
+		p++;
+	rest = p;
+	put(req, "cmd", json_object_new_string(c->name));
+	if (rest < end) {
+		if (!c->arg) {
+			snprintf(err, errlen, "%s takes no argument (got '%.*s')", c->name,
+				 (int)(end - rest) > 64 ? 64 : (int)(end - rest), rest);
+			json_object_put(req);
+			return NULL;
+		}
+		char *arg = strndup(rest, (size_t)(end - rest));
+		char *o = arg;
+		for (char *q = arg; *q; q++)
+			if (!isspace((unsigned char)*q) ||
+			    (o > arg && !isspace((unsigned char)o[-1])))
+				*o++ = isspace((unsigned char)*q) ? ' ' : *q;
+		*o = 0;
+		put(req, c->arg, json_object_new_string(arg));
+		free(arg);
+	}
+	return req;
+}
+
+void control_print_reply(const char *cmd, struct json_object *reply, FILE *out)
+{
+	struct json_object *ok, *result;
+	if (!json_object_object_get_ex(reply, "ok", &ok) || !json_object_get_boolean(ok)) {
+		const char *e = get_string(reply, "error");
+		fprintf(out, "error: %s\n", e ? e : "(no reason given)");
+		return;
+	}
+	const struct command *c = cmd ? find(cmd) : NULL;
+	if (c && c->print && json_object_object_get_ex(reply, "result", &result))
+		c->print(result, out);
+}
+
+void control_print_event(struct json_object *event, FILE *out)
+{
+	fprintf(out, "event %s (%s): %s\n", get_string(event, "event"), get_string(event, "detail"),
+		get_string(event, "status"));
+}
+
+void control_guest_reset(struct control *ctl)
+{
+	pthread_mutex_lock(&ctl->lock);
+	struct lc_event ev;
+	if (ctl->no_reboot) {
+		lifecycle_apply(&ctl->lc, LC_GUEST_SHUTDOWN, &ev);
+		announce(ctl, &ev);
+		vm_request_stop(ctl->vm, VM_STOP_SHUTDOWN);
+	} else if (!lifecycle_is_over(&ctl->lc)) {
+		log_debug("guest rebooted: resetting in place");
+		if (vm_reset(ctl->vm) == 0) {
+			lifecycle_apply(&ctl->lc, LC_GUEST_REBOOT, &ev);
+			announce(ctl, &ev);
+		}
+	}
+	pthread_mutex_unlock(&ctl->lock);
+}
+
+void control_vm_stopped(struct control *ctl, int why)
+{
+	pthread_mutex_lock(&ctl->lock);
+	if (!lifecycle_is_over(&ctl->lc)) {
+		struct lc_event ev;
+		enum lc_op op = why == VM_STOP_SHUTDOWN ? LC_GUEST_SHUTDOWN
+				: why == VM_STOP_QUIT	? LC_QUIT
+							: LC_FAIL;
+		lifecycle_apply(&ctl->lc, op, &ev);
+		announce(ctl, &ev);
+	}
+	pthread_mutex_unlock(&ctl->lock);
+}
+
+void control_status(struct control *ctl, char *buf, size_t len)
+{
+	pthread_mutex_lock(&ctl->lock);
+	lifecycle_format(&ctl->lc, buf, len);
+	pthread_mutex_unlock(&ctl->lock);
+}
