@@ -65,6 +65,49 @@ case_ "cpus 0" "'0'" --kernel not-a-kernel --cpus 0
 case_ "cpus 100000" "100000" --kernel not-a-kernel --cpus 100000
 case_ "unknown option" "--frobnicate" --kernel not-a-kernel --frobnicate
 case_ "bad transport" "usb" --kernel not-a-kernel --transport usb
+case_ "bad monitor" "tty" --kernel not-a-kernel --monitor tty
+
+# kvmm ctl: usage errors exit 2, an unreachable socket 3, each with one line on stderr.
+ctl_case() {
+	local name=$1 want_rc=$2 want=$3 rc
+	shift 3
+	set +e
+	"$KVMM" ctl "$@" >out.txt 2>err.txt </dev/null
+	rc=$?
+	set -e
+	if [ "$rc" -ne "$want_rc" ]; then
+		echo "FAIL $name: exit status $rc (want $want_rc): $(cat err.txt)"
+	elif [ "$(grep -c '' err.txt)" -ne 1 ] || ! grep -qF -- "$want" err.txt; then
+		echo "FAIL $name: want one line naming '$want': $(cat err.txt)"
+	elif [ -s out.txt ]; then
+		echo "FAIL $name: printed on stdout: $(cat out.txt)"
+	else
+		echo "ok   $name: $(cat err.txt)"
+		passes=$((passes + 1))
+		return
+	fi
+	failures=$((failures + 1))
+}
+# listen_on PATH [close]: a Unix socket someone listens on (for 60 s), or, with close, one left
+# behind by a process that is gone (a stale socket).
+listen_on() {
+	python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen()
+if len(sys.argv) < 3:
+    print("listening", flush=True)
+    time.sleep(60)' "$@"
+}
+ctl_case "ctl without --sock" 2 "--sock" pause
+ctl_case "ctl without a command" 2 "no command" --sock api.sock
+ctl_case "ctl bad argument" 2 "pause takes no argument" --sock api.sock pause now
+ctl_case "ctl unknown option" 2 "--frobnicate" --frobnicate --sock api.sock pause
+ctl_case "ctl no such socket" 3 "no-such.sock" --sock no-such.sock info status
+listen_on dead.sock close
+ctl_case "ctl dead socket" 3 "dead.sock" --sock dead.sock info status
+printf 'not a socket' >regular-file
+ctl_case "ctl on a regular file" 3 "regular-file" --sock regular-file info status
 if [ -n "$kernel" ]; then
 	case_ "missing initrd" "/no/such/initrd" --kernel "$kernel" --initrd /no/such/initrd
 	case_ "initrd is a directory" "a-directory" --kernel "$kernel" --initrd a-directory
@@ -95,6 +138,22 @@ if [ -n "$kernel" ]; then
 	case_ "net unknown key" "queues=2" --kernel "$kernel" --net tap=kvmm0,queues=2
 	case_ "net bad vhost" "vhost=maybe" --kernel "$kernel" --net tap=kvmm0,vhost=maybe
 	case_ "no KVM device" "/no/such/kvm" --kernel "$kernel" --kvm-device /no/such/kvm
+	case_ "api-sock in a missing directory" "/no/such/dir/api.sock" --kernel "$kernel" \
+		--api-sock /no/such/dir/api.sock
+	case_ "api-sock on a regular file" "regular-file" --kernel "$kernel" --api-sock regular-file
+	coproc LISTENER { listen_on live.sock; }
+	read -r _ <&"${LISTENER[0]}"
+	case_ "api-sock on a live socket" "live.sock" --kernel "$kernel" --api-sock live.sock
+	kill "$LISTENER_PID" 2>/dev/null || true
+	wait "$LISTENER_PID" 2>/dev/null || true
+	# A stale socket is replaced: the next error is the missing KVM device, not the socket.
+	listen_on stale.sock close
+	case_ "api-sock stale socket replaced" "/no/such/kvm" --kernel "$kernel" \
+		--api-sock stale.sock --kvm-device /no/such/kvm
+	[ ! -e stale.sock ] || {
+		echo "FAIL: kvmm left its socket behind after failing to start"
+		failures=$((failures + 1))
+	}
 	case_ "cmdline too long" "--cmdline" --kernel "$kernel" --kvm-device /no/such/kvm \
 		--cmdline "$(head -c 70000 /dev/zero | tr '\0' x)"
 else

@@ -68,6 +68,22 @@ START_TEST(test_help)
 }
 END_TEST
 
+/* Ctrl-A c toggles the monitor; the bytes around it are split at the key. */
+START_TEST(test_monitor_key)
+{
+	const char *in = "ls" CA "cinfo";
+	ck_assert_uint_eq(filter(in), 4);
+	ck_assert_int_eq(act, CONSOLE_MONITOR);
+	ck_assert_uint_eq(out_len, 2);
+	ck_assert_mem_eq(out, "ls", 2);
+	ck_assert_uint_eq(filter(in + 4), 4);
+	ck_assert_int_eq(act, CONSOLE_NONE);
+	ck_assert_mem_eq(out, "info", 4);
+	ck_assert_uint_eq(filter(CA "C"), 2);
+	ck_assert_int_eq(act, CONSOLE_MONITOR);
+}
+END_TEST
+
 START_TEST(test_literal_ctrl_a)
 {
 	const char *in = "p" CA "aq";
@@ -121,6 +137,7 @@ static Suite *console_suite(void)
 	tcase_add_test(tc, test_plain_bytes);
 	tcase_add_test(tc, test_quit_stops_consuming);
 	tcase_add_test(tc, test_help);
+	tcase_add_test(tc, test_monitor_key);
 	tcase_add_test(tc, test_literal_ctrl_a);
 	tcase_add_test(tc, test_split_escape);
 	tcase_add_test(tc, test_unknown_escape_swallowed);
