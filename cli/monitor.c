@@ -23,6 +23,7 @@ static struct {
 	bool installed;	    /* libedit's line handler is in place */
 	uint8_t queue[256]; /* typed bytes libedit has not read yet */
 	size_t qhead, qlen;
+	char *done_line; /* libedit finished a line: run it once libedit has returned */
 	char line[1024]; /* a plain line being gathered */
 	size_t line_len;
 } mon = {.in_fd = -1, .out_fd = -1};
@@ -74,10 +75,8 @@ static void on_line(char *line)
 {
 	if (!line)
 		return; /* Ctrl-D on an empty line: nothing to do, as in QEMU's monitor */
-	if (*line)
-		add_history(line);
-	run_line(line);
-	free(line);
+	free(mon.done_line);
+	mon.done_line = line;
 }
 
 /* Tab completion: command words in the table, first word then second ("info st" ->
@@ -137,7 +136,8 @@ void monitor_init(struct control *ctl, struct console_out *console, int in_fd, i
 	rl_attempted_completion_function = complete;
 	rl_instream = fdopen(dup(in_fd), "r");
 	rl_outstream = fdopen(dup(out_fd), "w");
-	using_history();
+	/* No libedit call yet: its first one initialises it, and it edits only if the terminal
+	 * echoes then, which the raw console does not (monitor_enter sets line mode first). */
 }
 
 bool monitor_active(void)
@@ -211,6 +211,20 @@ void monitor_input(const uint8_t *buf, size_t n)
 		mon.queue[(mon.qhead + mon.qlen) % sizeof(mon.queue)] = buf[i];
 		mon.qlen++;
 	}
-	while (mon.qlen && mon.active)
+	while (mon.qlen && mon.active) {
 		rl_callback_read_char();
+		if (!mon.done_line)
+			continue;
+		/* libedit done with the line (the terminal in line mode again): its output, then
+		 * a fresh prompt, in that order. */
+		char *line = mon.done_line;
+		mon.done_line = NULL;
+		rl_callback_handler_remove();
+		if (*line)
+			add_history(line);
+		run_line(line);
+		free(line);
+		if (mon.active)
+			rl_callback_handler_install(PROMPT, on_line);
+	}
 }

@@ -31,7 +31,7 @@ GUEST
 rm -f "$script"
 # guest_read AIO: the guest's sequential read of the whole disk in MB/s, with that aio mode.
 guest_read() {
-	in_harness "$WORK/bench-$1.log" --timeout 400 -- "$KVMM" --kernel "$KERNEL" \
+	in_harness "$WORK/bench-$1.log" --timeout 400 -- "$KVMM" --no-reboot --kernel "$KERNEL" \
 		--initrd "$WORK/bench.cpio" --mem 512M --disk "$WORK/disk.img,ro,aio=$1" \
 		--cmdline "panic=-1 loglevel=3" >/dev/null
 	local secs

@@ -96,7 +96,6 @@ s = socket.socket(socket.AF_UNIX)
 s.bind(sys.argv[1])
 s.listen()
 if len(sys.argv) < 3:
-    print("listening", flush=True)
     time.sleep(60)' "$@"
 }
 ctl_case "ctl without --sock" 2 "--sock" pause
@@ -141,11 +140,13 @@ if [ -n "$kernel" ]; then
 	case_ "api-sock in a missing directory" "/no/such/dir/api.sock" --kernel "$kernel" \
 		--api-sock /no/such/dir/api.sock
 	case_ "api-sock on a regular file" "regular-file" --kernel "$kernel" --api-sock regular-file
-	coproc LISTENER { listen_on live.sock; }
-	read -r _ <&"${LISTENER[0]}"
+	(listen_on live.sock >/dev/null 2>&1) &
+	listener=$!
+	for _ in $(seq 100); do [ -S live.sock ] && break; sleep 0.05; done
+	sleep 0.3 # bound is not yet listening
 	case_ "api-sock on a live socket" "live.sock" --kernel "$kernel" --api-sock live.sock
-	kill "$LISTENER_PID" 2>/dev/null || true
-	wait "$LISTENER_PID" 2>/dev/null || true
+	kill "$listener" 2>/dev/null || true
+	wait "$listener" 2>/dev/null || true
 	# A stale socket is replaced: the next error is the missing KVM device, not the socket.
 	listen_on stale.sock close
 	case_ "api-sock stale socket replaced" "/no/such/kvm" --kernel "$kernel" \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The stock Debian kernel boots to userspace with --cpus 2 --mem 512M: the guest's own
-# /proc/cpuinfo and /proc/meminfo must agree with what we asked for, and a guest reboot must
-# make kvmm exit 0.
+# /proc/cpuinfo and /proc/meminfo must agree with what we asked for, and under --no-reboot a guest
+# reboot must make kvmm exit 0.
 #   tests/boot/boot-smp.sh KVMM WORKDIR
 source "$(dirname "$0")/lib.sh"
 KVMM=$1 WORK=$2
@@ -14,7 +14,7 @@ bridge=$(cat /sys/bus/pci/devices/0000:00:00.0/vendor /sys/bus/pci/devices/0000:
 echo "KVMM-MARKER cpus=$cpus memtotal_kb=$memkb hostbridge=$bridge"'
 
 start=$(now_ms)
-in_harness "$WORK/smp.log" --timeout 400 -- "$KVMM" --kernel "$KERNEL" --initrd "$WORK/smp.cpio" \
+in_harness "$WORK/smp.log" --timeout 400 -- "$KVMM" --no-reboot --kernel "$KERNEL" --initrd "$WORK/smp.cpio" \
 	--cpus 2 --mem 512M --cmdline "panic=-1 loglevel=4"
 elapsed=$(($(now_ms) - start))
 line=$(tr -d '\r' <"$WORK/smp.log" | grep -m1 '^KVMM-MARKER ') || fail "guest never printed its marker"

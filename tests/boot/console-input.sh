@@ -23,7 +23,7 @@ in_harness "$WORK/console.log" --timeout 400 -- "$PTY_CHAT" -t 300 \
 	-s '\x01h' -e 'Ctrl-A x' \
 	-s '\x01x' \
 	--status 0 --cooked \
-	-- "$KVMM" --kernel "$KERNEL" --initrd "$WORK/console.cpio" --mem 256M \
+	-- "$KVMM" --no-reboot --kernel "$KERNEL" --initrd "$WORK/console.cpio" --mem 256M \
 	--cmdline "panic=-1 loglevel=4"
 grep -q 'pty_chat: all checks passed' "$WORK/console.log" ||
 	fail "pty_chat did not report success"

@@ -33,7 +33,7 @@ marker="echo KVMM-MARKER cpus=\$(grep -c ^processor /proc/cpuinfo)"
 marker+=" virtio=\$(ls /sys/bus/virtio/devices | wc -l)"
 marker+=" root=\$(grep ' / ' /proc/mounts | tail -n1 | cut -d' ' -f3)"
 marker+=" uptime=\$(cut -d' ' -f1 /proc/uptime)"
-args=(--cpus 2 --mem 512M)
+args=(--no-reboot --cpus 2 --mem 512M)
 case "$MODE" in
 kvmm-kernel)
 	kernel=$(image kernel kernel)

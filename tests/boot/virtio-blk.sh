@@ -41,7 +41,7 @@ GUEST
 rm -f "$script"
 
 start=$(now_ms)
-in_harness "$WORK/blk.log" --timeout 240 --rw "$WORK" -- "$KVMM" --kernel "$KERNEL" --initrd "$WORK/blk.cpio" --mem 256M \
+in_harness "$WORK/blk.log" --timeout 240 --rw "$WORK" -- "$KVMM" --no-reboot --kernel "$KERNEL" --initrd "$WORK/blk.cpio" --mem 256M \
 	--disk "$WORK/fs.img,serial=kvmm-fs,aio=$AIO" --disk "$WORK/raw.img,aio=$AIO" \
 	--disk "$WORK/ro.img,ro,serial=kvmm-ro,aio=$AIO" \
 	--cmdline "panic=-1 loglevel=4"

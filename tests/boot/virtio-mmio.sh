@@ -34,7 +34,7 @@ GUEST
 rm -f "$script"
 
 start=$(now_ms)
-in_harness "$WORK/mmio.log" --timeout 400 --rw "$WORK" -- "$KVMM" --kernel "$KERNEL" \
+in_harness "$WORK/mmio.log" --timeout 400 --rw "$WORK" -- "$KVMM" --no-reboot --kernel "$KERNEL" \
 	--initrd "$WORK/mmio.cpio" --mem 256M --transport mmio --disk "$WORK/disk.img" \
 	--cmdline "panic=-1 loglevel=4"
 log=$(tr -d '\r' <"$WORK/mmio.log")

@@ -65,7 +65,7 @@ ip netns exec \$ns sh -c '
 	exec 3>"\$fifo"
 	# The console goes to a file here as well, so the host end can see when the guest listens.
 	console=\$(mktemp /dev/shm/kvmm-console.XXXXXX)
-	"$KVMM" -v --kernel "$KERNEL" --initrd "$WORK/net.cpio" --mem 512M \
+	"$KVMM" -v --no-reboot --kernel "$KERNEL" --initrd "$WORK/net.cpio" --mem 512M \
 		--net tap=kvmmtap0,mac=52:54:00:12:34:56,vhost=$vhost --cmdline "panic=-1 loglevel=4" \
 		</dev/null >"\$console" 2>&1 &
 	vmm=\$!

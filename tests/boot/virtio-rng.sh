@@ -29,7 +29,7 @@ GUEST
 rm -f "$script"
 
 start=$(now_ms)
-in_harness "$WORK/rng.log" --timeout 180 -- "$KVMM" --kernel "$KERNEL" --initrd "$WORK/rng.cpio" --mem 256M \
+in_harness "$WORK/rng.log" --timeout 180 -- "$KVMM" --no-reboot --kernel "$KERNEL" --initrd "$WORK/rng.cpio" --mem 256M \
 	--cmdline "panic=-1 loglevel=4 $extra"
 log=$(tr -d '\r' <"$WORK/rng.log")
 grep -q "^KVMM-PCI .* 0x1af4:0x1044 irqs=$want_irqs\$" <<<"$log" ||
