@@ -95,10 +95,14 @@ if [ "${KVMM_LIFECYCLE_INNER:-}" = 1 ]; then
 		quit_and_wait
 		;;
 	reboots)
-		wait_for 150 boots_at_least 1 || fail "the guest never booted"
+		# Sampled 2 s after the boot's marker, while its guest sleeps (4 s, then it reboots):
+		# the same point of each boot, once the kernel's memory use has settled.
 		sample() { echo "$(awk '/^VmRSS/ {print $2}' /proc/$pid/status) $(ls /proc/$pid/fd | wc -l)"; }
+		wait_for 150 boots_at_least 1 || fail "the guest never booted"
+		sleep 2
 		first=$(sample)
 		wait_for 900 boots_at_least 10 || fail "only $(boots) boots"
+		sleep 2
 		last=$(sample)
 		read -r rss1 fd1 <<<"$first"
 		read -r rss10 fd10 <<<"$last"
@@ -143,6 +147,7 @@ reboots)
 	script='n=$(head -c 16 /dev/vda | tr -dc 0-9); n=$((${n:-0} + 1))
 printf "%-16s" "$n" | dd of=/dev/vda conv=fsync,notrunc 2>/dev/null
 echo "KVMM-BOOT $n"
+sleep 4
 [ "$n" -lt 10 ] && reboot -f
 while true; do sleep 10; done'
 	modules=(--modules "$MODULES" virtio_pci virtio_blk)

@@ -2,6 +2,7 @@
  * the ring refuse (never block) and then say when it has room, what is left is written out at
  * the end, and a reader that goes away makes the ring discard instead of holding anyone up. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -65,6 +66,27 @@ START_TEST(test_in_order)
 	read_exactly(buf, sizeof(buf));
 	ck_assert_mem_eq(buf, "hello world", 11);
 	ck_assert_int_eq(atomic_load(&rooms), 0);
+}
+END_TEST
+
+/* Held (the monitor is shown): nothing reaches the fd, the ring keeps it in order; released,
+ * it all comes out. */
+START_TEST(test_hold_keeps_output)
+{
+	ck_assert_int_eq(console_out_init(&co, pfd[1], 64, on_room, NULL), 0);
+	console_out_hold(&co, true);
+	ck_assert_uint_eq(console_out_write(&co, "while ", 6), 6);
+	ck_assert_uint_eq(console_out_write(&co, "held", 4), 4);
+	for (int i = 0; i < 20; i++)
+		nap();
+	ck_assert_int_eq(fcntl(pfd[0], F_SETFL, O_NONBLOCK), 0);
+	uint8_t buf[16];
+	ck_assert_int_eq(read(pfd[0], buf, sizeof(buf)), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	ck_assert_int_eq(fcntl(pfd[0], F_SETFL, 0), 0);
+	console_out_hold(&co, false);
+	read_exactly(buf, 10);
+	ck_assert_mem_eq(buf, "while held", 10);
 }
 END_TEST
 
@@ -248,6 +270,7 @@ int main(void)
 	TCase *tc = tcase_create("ring");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_in_order);
+	tcase_add_test(tc, test_hold_keeps_output);
 	tcase_add_test(tc, test_full_refuses_then_room);
 	tcase_add_test(tc, test_destroy_writes_the_rest);
 	tcase_add_test(tc, test_reader_gone_discards);
