@@ -13,6 +13,6 @@ cmake --build build -j "$(nproc)" --target kvmm >/dev/null
 images=$(images/kvmm-images distro)
 kernel=$(sed -n 's/^distro_kernel=//p' <<<"$images")
 initrd=$(sed -n 's/^distro_initramfs=//p' <<<"$images")
-echo "demo: booting $kernel with kvmm (Ctrl-A x quits, Ctrl-A h lists the keys)" >&2
+echo "demo: booting $kernel with kvmm (Ctrl-A x quits, Ctrl-A c the monitor, Ctrl-A h lists the keys)" >&2
 exec tests/harness/kvm-run -- build/kvmm --kernel "$kernel" --initrd "$initrd" \
 	--mem 512M --cpus 2 --cmdline "quiet" "$@"
