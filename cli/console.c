@@ -89,6 +89,8 @@ void console_line_mode(bool on)
 	if (on) {
 		t.c_lflag &= ~(tcflag_t)ISIG;
 		t.c_iflag &= ~(tcflag_t)IXON;
+		/* And no characters for them, should an editor turn ISIG back on. */
+		t.c_cc[VINTR] = t.c_cc[VQUIT] = t.c_cc[VSUSP] = _POSIX_VDISABLE;
 	} else {
 		cfmakeraw(&t);
 	}

@@ -188,15 +188,34 @@ int ctl_main(int argc, char **argv)
 	int rc = CTL_ERROR;
 	char *line = NULL;
 	struct json_object *reply = NULL, *ok;
-	if (send_request(r->fd, req) < 0 || !(line = read_line(r, REPLY_TIMEOUT_MS))) {
-		fprintf(stderr, "kvmm ctl: %s: no reply (the VM stopped?)\n", sock);
+	if (send_request(r->fd, req) < 0) {
+		fprintf(stderr, "kvmm ctl: %s: %s\n", sock, strerror(errno));
 		rc = CTL_UNREACHABLE;
 		goto out;
 	}
-	reply = json_tokener_parse(line);
-	if (!reply) {
-		fprintf(stderr, "kvmm ctl: %s: the reply is not JSON\n", sock);
-		goto out;
+	/* The reply is the line with our id; an event may come first (a subscriber's). */
+	for (;;) {
+		if (!(line = read_line(r, REPLY_TIMEOUT_MS))) {
+			fprintf(stderr, "kvmm ctl: %s: no reply (the VM stopped?)\n", sock);
+			rc = CTL_UNREACHABLE;
+			goto out;
+		}
+		reply = json_tokener_parse(line);
+		if (!reply) {
+			fprintf(stderr, "kvmm ctl: %s: the reply is not JSON\n", sock);
+			goto out;
+		}
+		if (json_object_object_get_ex(reply, "id", NULL) ||
+		    !json_object_object_get_ex(reply, "event", NULL))
+			break;
+		if (events && json)
+			printf("%s\n", line);
+		else if (events)
+			control_print_event(reply, stdout);
+		json_object_put(reply);
+		reply = NULL;
+		free(line);
+		line = NULL;
 	}
 	bool good = json_object_object_get_ex(reply, "ok", &ok) && json_object_get_boolean(ok);
 	if (json) {

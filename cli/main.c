@@ -187,17 +187,15 @@ int main(int argc, char **argv)
 	}
 	static struct control ctl;
 	control_init(&ctl, &vm, opts.no_reboot);
-	if (opts.api_sock && control_sock_start(&sock, &ctl) < 0) {
-		vm_destroy(&vm);
-		control_sock_close(&sock);
-		return EXIT_ERROR;
-	}
 
 	console_raw_enter(STDIN_FILENO);
 	int signo = 0;
-	if (vm_start(&vm) == 0) {
+	/* Commands only once every vCPU runs: clients that connect earlier wait in the backlog. */
+	if (vm_start(&vm) == 0 && (!opts.api_sock || control_sock_start(&sock, &ctl) == 0)) {
 		control_started(&ctl);
 		signo = console_loop(&vm, &ctl, STDIN_FILENO, (enum monitor_mode)opts.monitor);
+	} else {
+		vm_request_stop(&vm, VM_STOP_ERROR);
 	}
 	enum vm_stop stop = vm_stop_reason(&vm);
 	/* Whatever ended it, what the guest wrote is on disk before kvmm goes. */

@@ -1,6 +1,7 @@
 #include "monitor.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,8 @@
 #include "vmm/control.h"
 
 #define PROMPT "(kvmm) "
+/* How long libedit may wait for the rest of a key sequence that is not here yet. */
+#define GETC_WAIT_MS 100
 
 static struct {
 	struct control *ctl;
@@ -21,9 +24,11 @@ static struct {
 	bool tty;	    /* libedit edits lines; else plain lines (a pipe) */
 	bool active;	    /* the prompt is shown */
 	bool installed;	    /* libedit's line handler is in place */
+	bool initialised;   /* libedit is */
 	uint8_t queue[256]; /* typed bytes libedit has not read yet */
 	size_t qhead, qlen;
 	char *done_line; /* libedit finished a line: run it once libedit has returned */
+	bool done_eof;	 /* or it ended one with EOF (Ctrl-D): just a fresh prompt */
 	char line[1024]; /* a plain line being gathered */
 	size_t line_len;
 } mon = {.in_fd = -1, .out_fd = -1};
@@ -60,21 +65,28 @@ static int monitor_getc(FILE *f)
 		mon.qlen--;
 		return c;
 	}
+	/* Only briefly: the console loop must get back to the VM's events. A key sequence
+	 * broken off here ends the line as EOF does (on_line(NULL)). */
+	struct pollfd p = {.fd = mon.in_fd, .events = POLLIN};
 	uint8_t c;
-	for (;;) {
+	while (poll(&p, 1, GETC_WAIT_MS) == 1) {
 		ssize_t n = read(mon.in_fd, &c, 1);
 		if (n == 1)
 			return c;
 		if (n < 0 && errno == EINTR)
 			continue;
-		return EOF;
+		break;
 	}
+	return EOF;
 }
 
 static void on_line(char *line)
 {
-	if (!line)
-		return; /* Ctrl-D on an empty line: nothing to do, as in QEMU's monitor */
+	if (!line) {
+		/* Ctrl-D on an empty line: nothing to run, as in QEMU's monitor. */
+		mon.done_eof = true;
+		return;
+	}
 	free(mon.done_line);
 	mon.done_line = line;
 }
@@ -153,6 +165,14 @@ void monitor_enter(void)
 	console_out_hold(mon.console, true);
 	if (mon.tty) {
 		console_line_mode(true);
+		if (!mon.initialised) {
+			/* First libedit call, with the terminal echoing (libedit edits only then);
+			 * its edit mode would turn signal keys back on: Ctrl-C at the prompt must
+			 * not end the VM. */
+			rl_initialize();
+			rl_parse_and_bind("settty -d -isig");
+			mon.initialised = true;
+		}
 		FILE *out = rl_outstream;
 		fprintf(out, "\r\n");
 		fflush(out);
@@ -213,16 +233,20 @@ void monitor_input(const uint8_t *buf, size_t n)
 	}
 	while (mon.qlen && mon.active) {
 		rl_callback_read_char();
-		if (!mon.done_line)
+		if (!mon.done_line && !mon.done_eof)
 			continue;
 		/* libedit done with the line (the terminal in line mode again): its output, then
 		 * a fresh prompt, in that order. */
 		char *line = mon.done_line;
 		mon.done_line = NULL;
+		mon.done_eof = false;
 		rl_callback_handler_remove();
-		if (*line)
+		if (line && *line)
 			add_history(line);
-		run_line(line);
+		if (line)
+			run_line(line);
+		else
+			fprintf(rl_outstream, "\n");
 		free(line);
 		if (mon.active)
 			rl_callback_handler_install(PROMPT, on_line);

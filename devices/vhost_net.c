@@ -143,6 +143,19 @@ void vhost_net_stop(struct vhost_net *vh)
 	vh->running = false;
 }
 
+int vhost_net_set_backend(struct vhost_net *vh, int tap_fd)
+{
+	for (unsigned q = 0; q < VHOST_NET_QUEUES && vh->running; q++) {
+		struct vhost_vring_file backend = {.index = q, .fd = tap_fd};
+		if (ioctl(vh->fd, VHOST_NET_SET_BACKEND, &backend) < 0) {
+			log_error("vhost-net: %s the TAP on queue %u: %s",
+				  tap_fd < 0 ? "detaching" : "attaching", q, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 void vhost_net_close(struct vhost_net *vh)
 {
 	vhost_net_stop(vh);

@@ -31,6 +31,9 @@ int vhost_net_start(struct vhost_net *vh, const struct guest_mem *mem, const str
 		    int tap_fd);
 /* Points the running rings' interrupt signals at other eventfds (call_fd as for start). */
 void vhost_net_set_call(struct vhost_net *vh, const int *call_fd);
+/* A paused VM: detaches the TAP (vhost's worker flushed, no packet moves, no interrupt) or
+ * attaches it again; the rings keep their state. Returns 0, or -1 after logging. */
+int vhost_net_set_backend(struct vhost_net *vh, int tap_fd);
 /* Detaches the TAP and stops the rings (after a device reset). */
 void vhost_net_stop(struct vhost_net *vh);
 void vhost_net_close(struct vhost_net *vh);

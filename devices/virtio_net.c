@@ -316,6 +316,14 @@ static void net_reset(void *dev)
 	rx_forget(net);
 }
 
+void virtio_net_pause(struct virtio_net *net, bool paused)
+{
+	pthread_mutex_lock(&net->vd.lock);
+	if (net->vhost.running)
+		vhost_net_set_backend(&net->vhost, paused ? -1 : net->tap_fd);
+	pthread_mutex_unlock(&net->vd.lock);
+}
+
 static void tap_readable(void *opaque)
 {
 	struct virtio_net *net = opaque;

@@ -40,5 +40,8 @@ struct virtio_net {
 int virtio_net_init(struct virtio_net *net, const char *tap, const uint8_t *mac, bool vhost,
 		    const struct guest_mem *mem, struct io_thread *io);
 void virtio_net_destroy(struct virtio_net *net);
+/* A pause: the kernel's data path stops (vhost=on; the userspace path stops with the I/O
+ * thread), or goes on. */
+void virtio_net_pause(struct virtio_net *net, bool paused);
 /* Opens (or creates) the TAP; used by the CLI to check it before KVM is touched. */
 int virtio_net_open_tap(const char *name);

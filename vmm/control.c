@@ -480,11 +480,17 @@ void control_guest_reset(struct control *ctl)
 {
 	pthread_mutex_lock(&ctl->lock);
 	struct lc_event ev;
+	/* Checked again under the lock: a reset command or a quit may have come first. */
+	if (!vm_reset_pending(ctl->vm) || lifecycle_is_over(&ctl->lc) ||
+	    vm_stop_reason(ctl->vm) != VM_RUNNING) {
+		pthread_mutex_unlock(&ctl->lock);
+		return;
+	}
 	if (ctl->no_reboot) {
 		lifecycle_apply(&ctl->lc, LC_GUEST_SHUTDOWN, &ev);
 		announce(ctl, &ev);
 		vm_request_stop(ctl->vm, VM_STOP_SHUTDOWN);
-	} else if (!lifecycle_is_over(&ctl->lc)) {
+	} else {
 		log_debug("guest rebooted: resetting in place");
 		if (vm_reset(ctl->vm) == 0) {
 			lifecycle_apply(&ctl->lc, LC_GUEST_REBOOT, &ev);

@@ -229,8 +229,15 @@ static void client_readable(struct control_sock *cs, struct control_client *c)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			return;
-		if (n <= 0) {
+		if (n < 0) {
 			c->dead = true; /* gone, perhaps mid-command: its reply has nowhere to go */
+			return;
+		}
+		if (n == 0) {
+			/* Shut for writing, perhaps still reading: its replies go out first. */
+			pthread_mutex_lock(&cs->lock);
+			c->closing = true;
+			pthread_mutex_unlock(&cs->lock);
 			return;
 		}
 		c->in_len += (size_t)n;
@@ -321,6 +328,11 @@ static void *sock_main(void *arg)
 		if (cs->stopping && !stopping) {
 			stopping = true;
 			clock_gettime(CLOCK_MONOTONIC, &stop_at);
+			/* Nothing more is read: only what is queued goes out. */
+			for (int i = 0; i < CONTROL_SOCK_MAX_CLIENTS; i++)
+				if (cs->clients[i])
+					cs->clients[i]->closing = true;
+			service(cs);
 		}
 		bool pending = false;
 		for (int i = 0; i < CONTROL_SOCK_MAX_CLIENTS; i++)

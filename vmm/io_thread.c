@@ -83,7 +83,7 @@ void io_thread_hold(struct io_thread *io)
 	pthread_mutex_lock(&io->hold_lock);
 	if (io->holds++ == 0 && io->started) {
 		eventfd_write(io->hold_fd, 1);
-		while (!io->parked)
+		while (!io->parked && !io->exited)
 			pthread_cond_wait(&io->hold_cond, &io->hold_lock);
 	}
 	pthread_mutex_unlock(&io->hold_lock);
@@ -107,6 +107,10 @@ static void *io_thread_main(void *arg)
 			if (errno == EINTR)
 				continue;
 			log_error("I/O thread: epoll_wait: %s", strerror(errno));
+			pthread_mutex_lock(&io->hold_lock);
+			io->exited = true;
+			pthread_cond_broadcast(&io->hold_cond);
+			pthread_mutex_unlock(&io->hold_lock);
 			return NULL;
 		}
 		for (int i = 0; i < n; i++) {
@@ -161,7 +165,7 @@ void io_thread_destroy(struct io_thread *io)
 		close(io->epoll_fd);
 	if (io->stop_fd >= 0)
 		close(io->stop_fd);
-	if (io->hold_fd > 0)
+	if (io->hold_fd >= 0)
 		close(io->hold_fd);
 	io->epoll_fd = io->stop_fd = io->hold_fd = -1;
 }

@@ -24,6 +24,7 @@ struct io_thread {
 	pthread_cond_t hold_cond;
 	int holds;   /* io_thread_hold calls not yet released */
 	bool parked; /* the thread waits, between handlers, for holds to reach 0 */
+	bool exited; /* it stopped for good (an epoll error): a hold waits for nothing */
 	pthread_t thread;
 	bool started;
 	int nwatches;

@@ -182,7 +182,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	vm->kvm.dev_fd = vm->kvm.vm_fd = vm->stop_fd = vm->rx_ready_fd = vm->reset_fd = -1;
 	pthread_mutex_init(&vm->run_lock, NULL);
 	pthread_cond_init(&vm->run_cond, NULL);
-	vm->io.epoll_fd = vm->io.stop_fd = -1;
+	vm->io.epoll_fd = vm->io.stop_fd = vm->io.hold_fd = -1;
 	vm->ncpus = cfg->ncpus;
 	vm->console_out_fd = cfg->console_out_fd;
 	bus_init(&vm->pio, BUS_PIO);
@@ -397,6 +397,14 @@ bool vm_take_reset_request(struct vm *vm)
 	return pending;
 }
 
+bool vm_reset_pending(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	bool pending = vm->reset_pending;
+	pthread_mutex_unlock(&vm->run_lock);
+	return pending;
+}
+
 bool vm_is_paused(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->run_lock);
@@ -414,6 +422,9 @@ int vm_pause(struct vm *vm)
 		vm_release_vcpus(vm);
 		return -1;
 	}
+	/* vhost-net moves packets and raises interrupts without kvmm: detached too. */
+	for (int i = 0; i < vm->nnics; i++)
+		virtio_net_pause(vm->nics[i], true);
 	/* Tells a guest using kvmclock that it was stopped on purpose, so its soft-lockup
 	 * watchdog does not bark at the gap; EINVAL when the guest has no kvmclock yet. */
 	for (int i = 0; i < vm->ncpus; i++)
@@ -432,6 +443,8 @@ int vm_resume(struct vm *vm)
 	pthread_mutex_lock(&vm->run_lock);
 	vm->paused = false;
 	pthread_mutex_unlock(&vm->run_lock);
+	for (int i = 0; i < vm->nnics; i++)
+		virtio_net_pause(vm->nics[i], false);
 	io_thread_release(&vm->io);
 	vm_release_vcpus(vm);
 	/* Input typed during the pause waits in the console loop: wake it. */

@@ -163,5 +163,7 @@ int vm_reset(struct vm *vm);
 void vm_request_reset(struct vm *vm);
 /* Reads reset_fd; true when a guest's reset request waits. */
 bool vm_take_reset_request(struct vm *vm);
+/* Whether a guest's reset request waits still (a reset since then answered it). */
+bool vm_reset_pending(struct vm *vm);
 /* fdatasync on every disk image. */
 void vm_flush_disks(struct vm *vm);
