@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The monitor prompt on a pseudo-terminal: Ctrl-A c shows "(kvmm) ", `info status`, `pause`,
+# The monitor prompt on a pseudo-terminal: Ctrl-A c shows "(kvmm) ", `info status`, Ctrl-C,
+# Ctrl-\ and Ctrl-D (none may end the VM or block the prompt), `pause`,
 # `info status`, `resume` (typed with tab completion), an unknown command's one-line error,
 # Ctrl-A c back to the guest, whose shell answers again; Ctrl-A x quits with status 0 and the
 # terminal is cooked again.
@@ -18,6 +19,7 @@ in_harness "$WORK/monitor.log" --timeout 400 -- "$PTY_CHAT" -t 300 \
 	-s 'echo $((6*7))-first\r' -e '42-first' \
 	-s '\x01c' -e '(kvmm) ' \
 	-s 'info status\r' -e 'running (booted)' \
+	-s '\x03\x1c\x04' -s 'info version\r' -e 'KVM API' \
 	-s 'pause\r' -e 'paused (user)' \
 	-s 'info status\r' -e 'paused (user)' \
 	-s 'info cpus\r' -e 'CPU 0: ' \
