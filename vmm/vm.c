@@ -386,23 +386,18 @@ void vm_request_reset(struct vm *vm)
 	pthread_mutex_unlock(&vm->run_lock);
 }
 
-bool vm_take_reset_request(struct vm *vm)
-{
-	uint64_t v;
-	if (read(vm->reset_fd, &v, sizeof(v)) < 0)
-		return false;
-	pthread_mutex_lock(&vm->run_lock);
-	bool pending = vm->reset_pending;
-	pthread_mutex_unlock(&vm->run_lock);
-	return pending;
-}
-
 bool vm_reset_pending(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->run_lock);
 	bool pending = vm->reset_pending;
 	pthread_mutex_unlock(&vm->run_lock);
 	return pending;
+}
+
+bool vm_take_reset_request(struct vm *vm)
+{
+	uint64_t v;
+	return read(vm->reset_fd, &v, sizeof(v)) == sizeof(v) && vm_reset_pending(vm);
 }
 
 bool vm_is_paused(struct vm *vm)
