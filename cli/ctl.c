@@ -170,14 +170,13 @@ int ctl_main(int argc, char **argv)
 	}
 	json_object_object_add(req, "id", json_object_new_int(1));
 
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(sock) >= sizeof(sa.sun_path)) {
+	struct sockaddr_un sa;
+	if (control_sock_address(sock, &sa) < 0) {
 		fprintf(stderr, "kvmm ctl: --sock %s: longer than %zu bytes\n", sock,
 			sizeof(sa.sun_path) - 1);
 		json_object_put(req);
 		return CTL_USAGE;
 	}
-	memcpy(sa.sun_path, sock, strlen(sock));
 	struct reader *r = calloc(1, sizeof(*r));
 	r->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (r->fd < 0 || connect(r->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {

@@ -66,7 +66,7 @@ static int lifecycle_op(struct control *ctl, enum lc_op op, int (*work)(struct v
 	if (!lifecycle_allowed(&ctl->lc, op, err, errlen) || !need_vm(ctl, err, errlen))
 		return -1;
 	if (work && work(ctl->vm) < 0) {
-		snprintf(err, errlen, "failed: %s", "see kvmm's log");
+		snprintf(err, errlen, "failed: see kvmm's log");
 		return -1;
 	}
 	struct lc_event ev;
@@ -396,18 +396,19 @@ struct json_object *control_parse_line(const char *line, char *err, size_t errle
 		snprintf(err, errlen, "empty command");
 		return NULL;
 	}
-	/* Words split on runs of blanks: "info  status" is "info status". */
-	char words[3][64] = {{0}};
-	const char *p = line, *end = line + n, *rest;
+	/* The first two words, split on runs of blanks ("info  status" is "info status"), and
+	 * where the text after each begins. */
+	char words[2][64] = {{0}};
+	const char *p = line, *end = line + n, *after[2] = {end, end};
 	int nw = 0;
-	while (p < end && nw < 3) {
+	while (p < end && nw < 2) {
 		const char *s = p;
 		while (p < end && !isspace((unsigned char)*p))
 			p++;
 		snprintf(words[nw], sizeof(words[nw]), "%.*s", (int)(p - s), s);
-		nw++;
 		while (p < end && isspace((unsigned char)*p))
 			p++;
+		after[nw++] = p;
 	}
 	const struct command *c = NULL;
 	int used = 0;
@@ -426,16 +427,7 @@ struct json_object *control_parse_line(const char *line, char *err, size_t errle
 		return req;
 	}
 	/* The argument: everything after the command's words, blanks squeezed. */
-	p = line;
-	for (int w = 0; w < used; w++) {
-		while (p < end && isspace((unsigned char)*p))
-			p++;
-		while (p < end && !isspace((unsigned char)*p))
-			p++;
-	}
-	while (p < end && isspace((unsigned char)*p))
-		p++;
-	rest = p;
+	const char *rest = after[used - 1];
 	put(req, "cmd", json_object_new_string(c->name));
 	if (rest < end) {
 		if (!c->arg) {

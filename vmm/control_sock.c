@@ -31,14 +31,12 @@ struct control_client {
 	bool dead;
 };
 
-static int sock_address(const char *path, struct sockaddr_un *sa)
+int control_sock_address(const char *path, struct sockaddr_un *sa)
 {
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa->sun_path)) {
-		log_error("--api-sock %s: longer than %zu bytes", path, sizeof(sa->sun_path) - 1);
+	if (strlen(path) >= sizeof(sa->sun_path))
 		return -1;
-	}
 	memcpy(sa->sun_path, path, strlen(path));
 	return 0;
 }
@@ -49,8 +47,10 @@ int control_sock_open(struct control_sock *cs, const char *path)
 	cs->listen_fd = cs->epoll_fd = cs->wake_fd = -1;
 	pthread_mutex_init(&cs->lock, NULL);
 	struct sockaddr_un sa;
-	if (sock_address(path, &sa) < 0)
+	if (control_sock_address(path, &sa) < 0) {
+		log_error("--api-sock %s: longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
 		return -1;
+	}
 	struct stat st;
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {

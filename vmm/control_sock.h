@@ -28,6 +28,9 @@ struct control_sock {
 	struct control_client *clients[CONTROL_SOCK_MAX_CLIENTS];
 };
 
+struct sockaddr_un;
+/* path as a socket address; -1 when it is too long for one. */
+int control_sock_address(const char *path, struct sockaddr_un *sa);
 /* Binds path, refusing a path that is not a socket or that a live process listens on, and
  * replacing a stale one. Returns 0, or -1 after a one-line error naming path. */
 int control_sock_open(struct control_sock *cs, const char *path);
