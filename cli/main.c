@@ -6,15 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/console.h"
 #include "cli/ctl.h"
 #include "cli/options.h"
-#include "loader/bzimage.h"
+#include "loader/kernel.h"
 #include "vmm/control.h"
 #include "vmm/control_sock.h"
 #include "vmm/log.h"
+#include "vmm/timeline.h"
 #include "vmm/vm.h"
 
 #ifndef KVMM_VERSION
@@ -26,6 +28,8 @@ enum { EXIT_ERROR = 1, EXIT_USAGE = 2 };
 struct file_buf {
 	uint8_t *data;
 	size_t len;
+	struct stat st;
+	int64_t read_ns; /* CLOCK_REALTIME before reading: the kernel cache's racy check */
 };
 
 /* Reads a whole regular file; errors name the option and the path. */
@@ -38,11 +42,15 @@ static int read_file(const char *opt, const char *path, struct file_buf *out)
 		log_error("%s %s: %s", opt, path, strerror(errno));
 		return -1;
 	}
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	out->read_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		log_error("%s %s: not a regular file", opt, path);
 		goto fail;
 	}
+	out->st = st;
 	if (st.st_size == 0) {
 		log_error("%s %s: file is empty", opt, path);
 		goto fail;
@@ -90,6 +98,29 @@ static int check_disk(const struct disk_option *d)
 	return 0;
 }
 
+/* The kernel, unpacked (or found in the cache) here, before KVM: a kernel kvmm cannot boot is
+ * bad input like any other. */
+static int open_kernel(struct kernel_image *k, const struct options *opts, const struct file_buf *f)
+{
+	char dir[4096];
+	const char *cache = opts->kernel_cache;
+	if (!cache)
+		cache = kcache_default_dir(dir, sizeof(dir)) ? dir : NULL;
+	else if (!strcmp(cache, "off"))
+		cache = NULL;
+	struct kernel_file kf = {f->data, f->len, &f->st, f->read_ns};
+	struct kernel_options ko = {
+	    opts->kernel_boot_classic ? KERNEL_BOOT_CLASSIC : KERNEL_BOOT_DIRECT, cache};
+	char why[192];
+	if (kernel_open(k, &kf, &ko, why, sizeof(why)) < 0) {
+		log_error("--kernel %s: %s", opts->kernel, why);
+		return -1;
+	}
+	timeline_mark(TL_KERNEL_OPEN);
+	log_debug("kernel %s: %s: %s", opts->kernel, kernel_kind_name(k->kind), k->how);
+	return 0;
+}
+
 static int exit_status(enum vm_stop why, int signo)
 {
 	if (signo)
@@ -119,18 +150,17 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_verbosity = opts.verbose;
+	timeline_set_print(opts.boot_timeline);
+	timeline_mark(TL_OPTIONS);
 
 	/* Everything the user handed us is checked before KVM is touched, so bad input gets the
 	 * same answer on a machine without KVM. */
 	struct file_buf kernel, initrd = {0};
 	if (read_file("--kernel", opts.kernel, &kernel) < 0)
 		return EXIT_ERROR;
-	struct bzimage bz;
-	char why[128];
-	if (bzimage_parse(kernel.data, kernel.len, &bz, why, sizeof(why)) < 0) {
-		log_error("--kernel %s: %s", opts.kernel, why);
+	static struct kernel_image kimg;
+	if (open_kernel(&kimg, &opts, &kernel) < 0)
 		return EXIT_ERROR;
-	}
 	if (opts.initrd && read_file("--initrd", opts.initrd, &initrd) < 0)
 		return EXIT_ERROR;
 	for (int i = 0; i < opts.ndisks; i++)
@@ -139,7 +169,7 @@ int main(int argc, char **argv)
 	char *cmdline = options_guest_cmdline(&opts);
 	if (!cmdline)
 		return log_error("out of memory"), EXIT_ERROR;
-	if (bzimage_check_cmdline(&bz, cmdline) < 0)
+	if (kernel_check_cmdline(&kimg, cmdline) < 0)
 		return EXIT_ERROR;
 	/* Before KVM too: a socket path in use is bad input like any other. */
 	static struct control_sock sock;
@@ -160,8 +190,7 @@ int main(int argc, char **argv)
 	    .kvm_path = opts.kvm_path,
 	    .mem_size = opts.mem,
 	    .ncpus = opts.cpus,
-	    .kernel = kernel.data,
-	    .kernel_len = kernel.len,
+	    .kernel = &kimg,
 	    .initrd = initrd.data,
 	    .initrd_len = initrd.len,
 	    .cmdline = cmdline,
@@ -205,6 +234,8 @@ int main(int argc, char **argv)
 		control_sock_close(&sock);
 	vm_destroy(&vm);
 	control_destroy(&ctl);
+	timeline_print(kimg.how); /* unless the guest's init printed it already */
+	kernel_close(&kimg);
 	console_raw_leave();
 	free(kernel.data);
 	free(initrd.data);

@@ -210,6 +210,9 @@ enum {
 	OPT_MONITOR,
 	OPT_API_SOCK,
 	OPT_NO_REBOOT,
+	OPT_KERNEL_BOOT,
+	OPT_KERNEL_CACHE,
+	OPT_BOOT_TIMELINE,
 };
 
 /* Long options may also be written with one dash, which gives QEMU's spellings for free. */
@@ -231,6 +234,9 @@ static const struct option long_options[] = {
     {"monitor", required_argument, NULL, OPT_MONITOR},
     {"api-sock", required_argument, NULL, OPT_API_SOCK},
     {"no-reboot", no_argument, NULL, OPT_NO_REBOOT},
+    {"kernel-boot", required_argument, NULL, OPT_KERNEL_BOOT},
+    {"kernel-cache", required_argument, NULL, OPT_KERNEL_CACHE},
+    {"boot-timeline", no_argument, NULL, OPT_BOOT_TIMELINE},
     {"help", no_argument, NULL, OPT_HELP},
     {"h", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -327,6 +333,25 @@ int options_parse(struct options *opts, int argc, char **argv)
 		case OPT_NO_REBOOT:
 			opts->no_reboot = true;
 			break;
+		case OPT_KERNEL_BOOT:
+			if (strcmp(optarg, "direct") && strcmp(optarg, "classic")) {
+				log_error("--kernel-boot '%s': must be direct or classic", optarg);
+				return -1;
+			}
+			opts->kernel_boot_classic = !strcmp(optarg, "classic");
+			break;
+		case OPT_KERNEL_CACHE:
+			if (!*optarg || (strcmp(optarg, "off") && optarg[0] != '/')) {
+				log_error(
+				    "--kernel-cache '%s': must be an absolute directory or off",
+				    optarg);
+				return -1;
+			}
+			opts->kernel_cache = optarg;
+			break;
+		case OPT_BOOT_TIMELINE:
+			opts->boot_timeline = true;
+			break;
 		case OPT_HELP:
 			opts->help = true;
 			break;
@@ -382,11 +407,18 @@ void options_usage(FILE *out)
 {
 	fprintf(
 	    out,
-	    "Usage: kvmm --kernel BZIMAGE [options]\n"
+	    "Usage: kvmm --kernel BZIMAGE|VMLINUX [options]\n"
 	    "Boot a Linux x86-64 kernel in a KVM virtual machine; its serial console is this "
 	    "terminal.\n"
 	    "\n"
-	    "  --kernel PATH     bzImage to boot (-kernel)\n"
+	    "  --kernel PATH     bzImage or ELF vmlinux to boot (-kernel)\n"
+	    "  --kernel-boot direct|classic\n"
+	    "                    bzImage: unpack it on the host and enter the kernel (direct,\n"
+	    "                    default), or let its own decompressor run in the guest (classic)\n"
+	    "  --kernel-cache DIR|off\n"
+	    "                    where unpacked kernels are kept; default\n"
+	    "                    $XDG_CACHE_HOME/kvmm/kernels or ~/.cache/kvmm/kernels\n"
+	    "  --boot-timeline   print when each boot step happened, up to the guest's init\n"
 	    "  --initrd PATH     initial ramdisk (-initrd)\n"
 	    "  --cmdline STR     kernel command line, after \"" KVMM_BASE_CMDLINE "\" (-append)\n"
 	    "  --mem SIZE        guest RAM: 512M, 2G, 1048576K, or MiB as a bare number; "

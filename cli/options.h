@@ -39,10 +39,13 @@ struct options {
 	int cpus;
 	int verbose;
 	bool rng;
-	bool mmio;	      /* --transport mmio */
-	int monitor;	      /* enum monitor_mode (cli/console.h) */
-	const char *api_sock; /* --api-sock PATH, NULL for none */
-	bool no_reboot;	      /* a guest reboot ends kvmm instead of resetting in place */
+	bool mmio;		  /* --transport mmio */
+	int monitor;		  /* enum monitor_mode (cli/console.h) */
+	const char *api_sock;	  /* --api-sock PATH, NULL for none */
+	bool no_reboot;		  /* a guest reboot ends kvmm instead of resetting in place */
+	bool kernel_boot_classic; /* --kernel-boot classic */
+	const char *kernel_cache; /* --kernel-cache DIR or "off"; NULL: the default */
+	bool boot_timeline;	  /* --boot-timeline */
 	int ndisks;
 	struct disk_option disks[KVMM_MAX_DISKS];
 	int nnics;

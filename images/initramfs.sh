@@ -93,6 +93,14 @@ if [ -e /sys/class/net/eth0 ]; then
 	gw=$(arg gw)
 	if [ -n "$gw" ]; then ip route add default via "$gw" || echo "kvmm-guest: bad kvmm.gw=$gw"; fi
 fi
+# kvmm's boot-timer port (docs/boot-timer.md): init runs now, the guest's uptime in ms as 4
+# little-endian bytes to ports 0x440..0x443. Other VMMs ignore the writes.
+if [ -c /dev/port ]; then
+	read -r up _ </proc/uptime
+	ms=$((${up%.*} * 1000 + 1${up#*.}0 - 1000))
+	printf "$(printf '\\%03o\\%03o\\%03o\\%03o' $((ms & 255)) $((ms >> 8 & 255)) \
+		$((ms >> 16 & 255)) $((ms >> 24 & 255)))" | dd of=/dev/port bs=1 seek=1088 2>/dev/null
+fi
 echo "kvmm-guest: init"
 run=$(arg run)
 if [ -n "$run" ]; then

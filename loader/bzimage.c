@@ -4,13 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "e820.h"
 #include "vmm/log.h"
 
-#define SETUP_HDR_OFFSET      0x1f1
-#define HDRS_MAGIC	      0x53726448 /* "HdrS" */
-#define BOOT_FLAG_MAGIC	      0xaa55
-#define LOADER_TYPE_UNDEFINED 0xff
+#define SETUP_HDR_OFFSET 0x1f1
+#define HDRS_MAGIC	 0x53726448 /* "HdrS" */
+#define BOOT_FLAG_MAGIC	 0xaa55
 
 static uint64_t align_up(uint64_t v, uint64_t a)
 {
@@ -39,8 +37,10 @@ int bzimage_parse(const uint8_t *image, size_t len, struct bzimage *bz, char *er
 	}
 	if (!(h.loadflags & LOADED_HIGH))
 		return fail(err, errlen, "a zImage (not loaded high) is not supported");
-	if (!h.relocatable_kernel)
-		return fail(err, errlen, "kernel is not relocatable (CONFIG_RELOCATABLE=n)");
+	/* A kernel that is not relocatable still boots from 1 MiB: its decompressor moves it to
+	 * LOAD_PHYSICAL_ADDR, which pref_address gives (kernel_footprint_end() keeps room for it).
+	 */
+	bz->relocatable = h.relocatable_kernel;
 
 	unsigned setup_sects = h.setup_sects ? h.setup_sects : 4;
 	bz->version = h.version;
@@ -57,6 +57,12 @@ int bzimage_parse(const uint8_t *image, size_t len, struct bzimage *bz, char *er
 	if (h.version >= 0x020a) {
 		bz->pref_address = h.pref_address;
 		bz->init_size = h.init_size;
+	}
+	if (h.version >= 0x0208 && h.payload_offset && h.payload_length &&
+	    h.payload_offset <= bz->kernel_size &&
+	    h.payload_length <= bz->kernel_size - h.payload_offset) {
+		bz->payload_offset = bz->kernel_offset + h.payload_offset;
+		bz->payload_length = h.payload_length;
 	}
 	if (bz->pref_address < BOOT_KERNEL_ADDR)
 		bz->pref_address = BOOT_KERNEL_ADDR;
@@ -82,12 +88,12 @@ int bzimage_check_cmdline(const struct bzimage *bz, const char *cmdline)
 	return 0;
 }
 
-uint64_t bzimage_place_initrd(const struct bzimage *bz, uint64_t ram_low_end, uint64_t initrd_len,
-			      uint64_t kernel_end)
+uint64_t boot_place_initrd(uint64_t addr_max, uint64_t ram_low_end, uint64_t initrd_len,
+			   uint64_t kernel_end)
 {
 	uint64_t top = ram_low_end;
-	if ((uint64_t)bz->initrd_addr_max + 1 < top)
-		top = (uint64_t)bz->initrd_addr_max + 1;
+	if (addr_max + 1 < top)
+		top = addr_max + 1;
 	if (initrd_len == 0 || initrd_len > top)
 		return 0;
 	uint64_t addr = (top - initrd_len) & ~0xfffULL;
@@ -103,74 +109,30 @@ static uint64_t kernel_footprint_end(const struct bzimage *bz)
 	return run_end > end ? run_end : end;
 }
 
-int bzimage_load(const struct guest_mem *mem, const struct boot_config *cfg,
-		 struct boot_layout *out)
+int bzimage_load_classic(const struct guest_mem *mem, const struct bzimage *bz,
+			 const uint8_t *image, struct boot_layout *out)
 {
-	struct bzimage bz;
-	char err[128];
-	if (bzimage_parse(cfg->image, cfg->image_len, &bz, err, sizeof(err)) < 0) {
-		log_error("kernel: %s", err);
-		return -1;
-	}
-	memset(out, 0, sizeof(*out));
-	uint64_t low_end = gmem_low_end(mem);
-	out->kernel_end = kernel_footprint_end(&bz);
-	if (out->kernel_end > low_end) {
+	out->kernel_end = kernel_footprint_end(bz);
+	if (out->kernel_end > gmem_low_end(mem)) {
 		log_error("--mem %lluM is too small for this kernel (it needs %lluM to boot)",
 			  (unsigned long long)(mem->ram_size >> 20),
 			  (unsigned long long)((out->kernel_end + (1 << 20) - 1) >> 20));
 		return -1;
 	}
-	if (!gmem_write(mem, BOOT_KERNEL_ADDR, cfg->image + bz.kernel_offset, bz.kernel_size))
+	if (!gmem_write(mem, BOOT_KERNEL_ADDR, image + bz->kernel_offset, bz->kernel_size))
 		return log_error("kernel does not fit in guest memory"), -1;
-
-	if (bzimage_check_cmdline(&bz, cfg->cmdline) < 0)
-		return -1;
-	size_t cmdlen = strlen(cfg->cmdline);
-	if (!gmem_write(mem, BOOT_CMDLINE_ADDR, cfg->cmdline, cmdlen + 1))
-		return log_error("no room for the command line"), -1;
-
-	struct boot_params *zp = gmem_ptr(mem, BOOT_ZERO_PAGE_ADDR, sizeof(*zp));
-	if (!zp)
-		return log_error("no room for the zero page"), -1;
-	memset(zp, 0, sizeof(*zp));
-	/* The header's own length is encoded in its first jump: 0x202 + the byte at 0x201. */
-	size_t hdr_len = 0x202 + cfg->image[0x201] - SETUP_HDR_OFFSET;
-	if (hdr_len > sizeof(zp->hdr))
-		hdr_len = sizeof(zp->hdr);
-	memcpy(&zp->hdr, cfg->image + SETUP_HDR_OFFSET, hdr_len);
-	zp->hdr.type_of_loader = LOADER_TYPE_UNDEFINED;
-	zp->hdr.vid_mode = 0xffff; /* "normal" */
-	zp->hdr.code32_start = BOOT_KERNEL_ADDR;
-	zp->hdr.cmd_line_ptr = BOOT_CMDLINE_ADDR;
-
-	if (cfg->initrd) {
-		out->initrd_addr =
-		    bzimage_place_initrd(&bz, low_end, cfg->initrd_len, out->kernel_end);
-		if (!out->initrd_addr) {
-			log_error("initrd of %zu KiB does not fit below %lluM beside the kernel; "
-				  "raise --mem",
-				  cfg->initrd_len >> 10, (unsigned long long)(low_end >> 20));
-			return -1;
-		}
-		if (!gmem_write(mem, out->initrd_addr, cfg->initrd, cfg->initrd_len))
-			return log_error("initrd does not fit in guest memory"), -1;
-		zp->hdr.ramdisk_image = (uint32_t)out->initrd_addr;
-		zp->hdr.ramdisk_size = (uint32_t)cfg->initrd_len;
-	}
-
-	struct e820_map map;
-	if (e820_build(&map, mem->regions, mem->nregions) < 0)
-		return log_error("guest memory too small for an e820 map"), -1;
-	for (int i = 0; i < map.n; i++) {
-		zp->e820_table[i].addr = map.e[i].addr;
-		zp->e820_table[i].size = map.e[i].size;
-		zp->e820_table[i].type = map.e[i].type;
-	}
-	zp->e820_entries = (uint8_t)map.n;
-
-	out->entry64 = bz.entry64;
-	out->entry = bz.entry64 ? BOOT_KERNEL_ADDR + 0x200 : BOOT_KERNEL_ADDR;
-	out->zero_page = BOOT_ZERO_PAGE_ADDR;
+	out->entry64 = bz->entry64;
+	out->entry = bz->entry64 ? BOOT_KERNEL_ADDR + 0x200 : BOOT_KERNEL_ADDR;
 	return 0;
+}
+
+size_t bzimage_header_len(const uint8_t *image, size_t len)
+{
+	/* The header's own length is encoded in its first jump: 0x202 + the byte at 0x201. */
+	size_t hdr_len = 0x202 + image[0x201] - SETUP_HDR_OFFSET;
+	if (hdr_len > sizeof(struct setup_header))
+		hdr_len = sizeof(struct setup_header);
+	if (SETUP_HDR_OFFSET + hdr_len > len)
+		hdr_len = len - SETUP_HDR_OFFSET;
+	return hdr_len;
 }

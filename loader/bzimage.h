@@ -27,6 +27,9 @@ struct bzimage {
 	uint64_t pref_address;	  /* where the kernel wants to run (it relocates itself there) */
 	uint32_t init_size;	  /* bytes it needs from there while decompressing */
 	bool entry64;		  /* has a 64-bit entry point at load address + 0x200 */
+	bool relocatable;	  /* runs anywhere; else only from pref_address */
+	size_t payload_offset;	  /* file offset of the compressed vmlinux (2.08+), 0 if unknown */
+	size_t payload_length;
 };
 
 /* Checks the setup header of a bzImage image of len bytes. Returns 0, or -1 with a short reason in
@@ -36,9 +39,10 @@ int bzimage_parse(const uint8_t *image, size_t len, struct bzimage *bz, char *er
 /* Returns 0 when the kernel accepts a command line this long, or -1 after printing why. */
 int bzimage_check_cmdline(const struct bzimage *bz, const char *cmdline);
 
+struct kernel_image;
+
 struct boot_config {
-	const uint8_t *image; /* the whole bzImage file */
-	size_t image_len;
+	const struct kernel_image *kernel;
 	const uint8_t *initrd; /* NULL for none */
 	size_t initrd_len;
 	const char *cmdline;
@@ -47,18 +51,22 @@ struct boot_config {
 /* Where the loader put things; the vCPU setup needs entry and zero page. */
 struct boot_layout {
 	uint64_t entry; /* first instruction */
-	bool entry64;
-	uint64_t zero_page;
+	bool entry64;	/* 64-bit mode with identity paging; else 32-bit protected, paging off */
+	uint64_t zero_page;  /* in %rsi: boot_params */
+	uint64_t start_info; /* in %rbx: PVH's hvm_start_info, 0 for other entries */
 	uint64_t initrd_addr;
 	uint64_t kernel_end; /* first byte above everything the kernel occupies while booting */
 };
 
-/* Lowest initrd address that keeps it clear of the kernel, and highest allowed end; pure, for
- * tests. Returns the chosen address or 0 when it does not fit. */
-uint64_t bzimage_place_initrd(const struct bzimage *bz, uint64_t ram_low_end, uint64_t initrd_len,
-			      uint64_t kernel_end);
+/* Highest-placed initrd address below min(ram_low_end, addr_max + 1), above kernel_end; pure,
+ * for tests. Returns the chosen address or 0 when it does not fit. */
+uint64_t boot_place_initrd(uint64_t addr_max, uint64_t ram_low_end, uint64_t initrd_len,
+			   uint64_t kernel_end);
 
-/* Loads kernel, initrd and command line into guest memory and fills the zero page, including the
- * e820 map. Returns 0, or -1 after printing a one-line error. */
-int bzimage_load(const struct guest_mem *mem, const struct boot_config *cfg,
-		 struct boot_layout *out);
+/* Copies the protected-mode kernel to 1 MiB, where its own decompressor runs (the classic boot).
+ * Fills entry, entry64, kernel_end. Returns 0, or -1 after printing a one-line error. */
+int bzimage_load_classic(const struct guest_mem *mem, const struct bzimage *bz,
+			 const uint8_t *image, struct boot_layout *out);
+
+/* Bytes of setup header the image carries from 0x1f1, at most sizeof(struct setup_header). */
+size_t bzimage_header_len(const uint8_t *image, size_t len);

@@ -109,5 +109,6 @@ void x86_boot_regs(struct kvm_regs *regs, const struct boot_layout *boot)
 	regs->rflags = 0x2; /* bit 1 is reserved and must be set; interrupts off */
 	regs->rip = boot->entry;
 	regs->rsi = boot->zero_page;
+	regs->rbx = boot->start_info;
 	regs->rsp = regs->rbp = BOOT_STACK_ADDR;
 }

@@ -41,3 +41,4 @@ ctest --test-dir build -L boot --output-on-failure -V
 echo "== benchmarks"
 bash tests/bench/blk-read.sh build/kvmm 128 || echo "benchmark blk-read did not finish (not a test)"
 bash tests/bench/lifecycle.sh build/kvmm 10 || echo "benchmark lifecycle did not finish (not a test)"
+bash tests/bench/boot.sh build/kvmm 5 || echo "benchmark boot did not finish (not a test)"

@@ -11,6 +11,7 @@
 #include "cpuid.h"
 #include "loader/x86_boot.h"
 #include "log.h"
+#include "timeline.h"
 #include "vm.h"
 
 /* Local APIC register offsets and delivery modes, for wiring LINT0/LINT1 as a PC BIOS does. */
@@ -348,6 +349,8 @@ static void *vcpu_thread(void *arg)
 			vm_vcpu_park(vcpu->vm);
 			continue;
 		}
+		if (vcpu->id == 0 && timeline_mark(TL_FIRST_RUN) && vcpu->vm->kernel_entry_first)
+			timeline_mark(TL_KERNEL_ENTRY);
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				vcpu->run->immediate_exit = 0;

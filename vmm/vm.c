@@ -10,10 +10,11 @@
 #include <unistd.h>
 
 #include "cpuid.h"
-#include "loader/bzimage.h"
+#include "loader/kernel.h"
 #include "loader/mptable.h"
 #include "loader/x86_boot.h"
 #include "log.h"
+#include "timeline.h"
 
 /* The POST diagnostic port: Linux writes it as an I/O delay, thousands of times during boot. */
 #define PORT_POST_DELAY 0x80
@@ -83,6 +84,10 @@ static void reset_i8042(void *dev)
 {
 	i8042_reset(dev);
 }
+static void reset_boot_timer(void *dev)
+{
+	boot_timer_reset(dev);
+}
 static void reset_rtc(void *dev)
 {
 	rtc_reset(dev);
@@ -134,12 +139,14 @@ static int create_devices(struct vm *vm)
 	add_device(vm, "serial", reset_serial, &vm->serial);
 	add_device(vm, "i8042", reset_i8042, &vm->i8042);
 	add_device(vm, "rtc", reset_rtc, &vm->rtc);
+	add_device(vm, "boot-timer", reset_boot_timer, &vm->boot_timer);
 	add_device(vm, "pci", reset_pci, &vm->pci);
 
 	if (bus_register(&vm->pio, SERIAL_COM1_BASE, SERIAL_NREGS, &serial_bus_ops, &vm->serial,
 			 "serial") ||
 	    i8042_register(&vm->i8042, &vm->pio) || rtc_register(&vm->rtc, &vm->pio) ||
 	    bus_register(&vm->pio, PORT_POST_DELAY, 1, NULL, NULL, "post-delay") ||
+	    boot_timer_register(&vm->boot_timer, &vm->pio) ||
 	    pci_bus_init(&vm->pci, &vm->pio, &vm->mmio))
 		return -1;
 	return 0;
@@ -162,8 +169,9 @@ static int map_memory(struct vm *vm, uint64_t size)
  * first boot and every reset run this same step. */
 static int load_guest(struct vm *vm, struct boot_layout *boot)
 {
-	if (bzimage_load(&vm->mem, &vm->boot_cfg, boot) < 0)
+	if (kernel_load(&vm->mem, &vm->boot_cfg, boot) < 0)
 		return -1;
+	kernel_loaded(vm->boot_cfg.kernel);
 	if (mptable_write(&vm->mem, vm->ncpus) < 0) {
 		log_error("cannot write the MP table");
 		return -1;
@@ -184,6 +192,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	pthread_cond_init(&vm->run_cond, NULL);
 	vm->io.epoll_fd = vm->io.stop_fd = vm->io.hold_fd = -1;
 	vm->ncpus = cfg->ncpus;
+	boot_timer_init(&vm->boot_timer, cfg->kernel->how);
+	vm->kernel_entry_first = cfg->kernel->kind != KERNEL_BZIMAGE_CLASSIC;
 	vm->console_out_fd = cfg->console_out_fd;
 	bus_init(&vm->pio, BUS_PIO);
 	bus_init(&vm->mmio, BUS_MMIO);
@@ -207,9 +217,12 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 		goto fail;
 	}
 
+	timeline_mark(TL_VM_CREATED);
+
 	/* 2. Guest RAM, split around the PCI hole, one memslot per region. */
 	if (map_memory(vm, cfg->mem_size) < 0)
 		goto fail;
+	timeline_mark(TL_RAM_MAPPED);
 
 	/* 3. Devices on the buses. */
 	if (create_devices(vm) < 0)
@@ -249,6 +262,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 			goto fail;
 	}
 
+	timeline_mark(TL_DEVICES);
+
 	/* 5. Kernel, initrd and boot tables in memory (load_guest). Ours first on the command
 	 *    line: anything after a user's " -- " goes to init, not the kernel. */
 	if (asprintf(&vm->cmdline, "%s%s", vm->cmdline_mmio, cfg->cmdline ? cfg->cmdline : "") <
@@ -258,8 +273,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 		goto fail;
 	}
 	vm->boot_cfg = (struct boot_config){
-	    .image = cfg->kernel,
-	    .image_len = cfg->kernel_len,
+	    .kernel = cfg->kernel,
 	    .initrd = cfg->initrd,
 	    .initrd_len = cfg->initrd_len,
 	    .cmdline = vm->cmdline,
@@ -267,6 +281,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	struct boot_layout boot;
 	if (load_guest(vm, &boot) < 0)
 		goto fail;
+	timeline_mark(TL_KERNEL_LOADED);
 
 	/* 6. vCPUs; the boot processor starts at the kernel's entry point. */
 	vm->cpuid = cpuid_supported(vm->kvm.dev_fd);
@@ -282,6 +297,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 			goto fail;
 	if (vcpu_set_boot_state(&vm->vcpus[0], &boot) < 0)
 		goto fail;
+	timeline_mark(TL_VCPUS);
 	return 0;
 fail:
 	vm_destroy(vm);
@@ -461,6 +477,7 @@ int vm_reset(struct vm *vm)
 	struct boot_layout boot;
 	if (r == 0)
 		r = gmem_wipe(&vm->mem);
+	timeline_new_boot();
 	if (r == 0)
 		r = load_guest(vm, &boot);
 	if (r == 0)

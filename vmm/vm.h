@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "devices/boot_timer.h"
 #include "devices/i8042.h"
 #include "devices/pci.h"
 #include "devices/rtc.h"
@@ -14,7 +15,7 @@
 #include "devices/virtio_net.h"
 #include "devices/virtio_pci.h"
 #include "devices/virtio_rng.h"
-#include "loader/bzimage.h"
+#include "loader/kernel.h"
 #include "vmm/bus.h"
 #include "vmm/console_out.h"
 #include "vmm/guest_mem.h"
@@ -49,10 +50,9 @@ struct vm_config {
 	const char *kvm_path;
 	uint64_t mem_size;
 	int ncpus;
-	const uint8_t *kernel; /* the whole bzImage; it and the initrd must outlive the VM: every
-				* reset loads them again */
-	size_t kernel_len;
-	const uint8_t *initrd; /* NULL for none */
+	const struct kernel_image *kernel; /* opened; it and the initrd must outlive the VM: every
+					    * reset loads them again */
+	const uint8_t *initrd;		   /* NULL for none */
 	size_t initrd_len;
 	const char *cmdline;
 	int console_out_fd; /* where the guest's serial output goes */
@@ -115,7 +115,9 @@ struct vm {
 
 	/* What the loader writes at every power-on: the first boot and each reset. */
 	struct boot_config boot_cfg;
-	uint64_t boots; /* power-ons so far, the first included */
+	struct boot_timer boot_timer;
+	bool kernel_entry_first; /* the first instruction is the kernel's own: no decompressor */
+	uint64_t boots;		 /* power-ons so far, the first included */
 
 	/* Run control: while holds > 0 every vCPU waits outside KVM_RUN (parked). A pause holds
 	 * until resume, a reset or a look at registers only while it works, and a guest's reset

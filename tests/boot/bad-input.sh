@@ -12,6 +12,8 @@ trap 'rm -rf "$WORK"' EXIT
 chmod 755 "$WORK"
 cd "$WORK"
 failures=0 passes=0
+# Kernels unpacked for these cases are cached here, not in the user's cache.
+export XDG_CACHE_HOME=$WORK/cache
 
 # A file that passes for a bzImage header-wise, so the later checks are reached.
 # On a fresh machine nothing has fetched a kernel yet, so ask the harness's helper (cached).
@@ -66,6 +68,27 @@ case_ "cpus 100000" "100000" --kernel not-a-kernel --cpus 100000
 case_ "unknown option" "--frobnicate" --kernel not-a-kernel --frobnicate
 case_ "bad transport" "usb" --kernel not-a-kernel --transport usb
 case_ "bad monitor" "tty" --kernel not-a-kernel --monitor tty
+case_ "bad kernel-boot" "fast" --kernel not-a-kernel --kernel-boot fast
+case_ "relative kernel-cache" "cache-dir" --kernel not-a-kernel --kernel-cache cache-dir
+
+# ELF kernels kvmm cannot boot: another architecture, and a 32-bit one without a PVH note.
+python3 - <<'PY'
+import struct
+def elf(name, cls, machine, phdr):
+    ident = b"\x7fELF" + bytes([cls, 1, 1]) + bytes(9)
+    if cls == 2:
+        eh = ident + struct.pack("<HHIQQQIHHHHHH", 2, machine, 1, 0x1000000, 64, 0, 0, 64, 56, 1, 0, 0, 0)
+        ph = struct.pack("<IIQQQQQQ", 1, 7, 0x1000, 0xffffffff81000000, 0x1000000, 0x100, 0x100, 0x1000)
+    else:
+        eh = ident + struct.pack("<HHIIIIIHHHHHH", 2, machine, 1, 0x1000000, 52, 0, 0, 52, 32, 1, 0, 0, 0)
+        ph = struct.pack("<IIIIIIII", 1, 0x1000, 0xc1000000, 0x1000000, 0x100, 0x100, 7, 0x1000)
+    data = (eh + ph).ljust(0x1100, b"\0")
+    open(name, "wb").write(data)
+elf("vmlinux-arm64", 2, 183, None)
+elf("vmlinux-i386", 1, 3, None)
+PY
+case_ "ELF for another architecture" "machine 183" --kernel vmlinux-arm64
+case_ "32-bit ELF without PVH note" "without a PVH entry note" --kernel vmlinux-i386
 
 # kvmm ctl: usage errors exit 2, an unreachable socket 3, each with one line on stderr.
 ctl_case() {
@@ -155,6 +178,12 @@ if [ -n "$kernel" ]; then
 		echo "FAIL: kvmm left its socket behind after failing to start"
 		failures=$((failures + 1))
 	}
+	# A bzImage cut short, and one whose xz payload is garbled (the same length).
+	head -c "$(($(stat -c %s "$kernel") - 100000))" "$kernel" >bzImage-truncated
+	case_ "truncated bzImage" "truncated" --kernel bzImage-truncated
+	cp "$kernel" bzImage-corrupt
+	dd if=/dev/urandom of=bzImage-corrupt bs=4096 count=4 seek=500 conv=notrunc status=none
+	case_ "corrupt payload" "payload does not unpack" --kernel bzImage-corrupt
 	case_ "cmdline too long" "--cmdline" --kernel "$kernel" --kvm-device /no/such/kvm \
 		--cmdline "$(head -c 70000 /dev/zero | tr '\0' x)"
 else

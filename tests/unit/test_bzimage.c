@@ -10,6 +10,7 @@
 
 #include "loader/bzimage.h"
 #include "loader/e820.h"
+#include "loader/kernel.h"
 #include "unit.h"
 
 #define KERNEL_LEN  8192
@@ -186,10 +187,37 @@ START_TEST(test_parse_old_protocol)
 }
 END_TEST
 
+/* Loads img, booted the classic way, with an optional initrd. */
+static int load_img(struct guest_mem *mem, const uint8_t *initrd, size_t initrd_len,
+		    const char *cmdline, struct boot_layout *out)
+{
+	struct kernel_image k;
+	struct kernel_file f = {img, img_len, NULL, 0};
+	struct kernel_options o = {KERNEL_BOOT_CLASSIC, NULL};
+	if (kernel_open(&k, &f, &o, err, sizeof(err)) < 0)
+		return -1;
+	ck_assert_int_eq(k.kind, KERNEL_BZIMAGE_CLASSIC);
+	struct boot_config cfg = {&k, initrd, initrd_len, cmdline};
+	int r = kernel_load(mem, &cfg, out);
+	kernel_close(&k);
+	return r;
+}
+
+/* tinyconfig leaves CONFIG_RELOCATABLE off: such a kernel boots from 1 MiB too, and its
+ * decompressor moves it to pref_address (LOAD_PHYSICAL_ADDR), where kvmm must leave room. */
 START_TEST(test_parse_not_relocatable)
 {
 	img[0x234] = 0;
-	expect_reject(img, img_len);
+	ck_assert_int_eq(bzimage_parse(img, img_len, &bz, err, sizeof(err)), 0);
+	ck_assert(!bz.relocatable);
+	ck_assert_uint_eq(bz.pref_address, PREF_ADDR);
+	struct guest_mem mem;
+	ck_assert_int_eq(gmem_init(&mem, 64 * MiB), 0);
+	struct boot_layout out;
+	ck_assert_int_eq(load_img(&mem, NULL, 0, "quiet", &out), 0);
+	ck_assert_uint_ge(out.kernel_end, PREF_ADDR + INIT_SIZE);
+	ck_assert_uint_eq(out.entry, BOOT_KERNEL_ADDR + 0x200);
+	gmem_free(&mem);
 }
 END_TEST
 
@@ -225,29 +253,24 @@ static void check_initrd(uint64_t addr, uint64_t len, uint64_t max, uint64_t ram
 
 START_TEST(test_place_initrd)
 {
-	struct bzimage b = {.initrd_addr_max = INITRD_MAX};
 	uint64_t len = MiB + 123;
-	check_initrd(bzimage_place_initrd(&b, 64 * MiB, len, 24 * MiB), len, INITRD_MAX, 64 * MiB,
-		     24 * MiB);
+	check_initrd(boot_place_initrd(INITRD_MAX, 64 * MiB, len, 24 * MiB), len, INITRD_MAX,
+		     64 * MiB, 24 * MiB);
 	/* initrd_addr_max below the end of RAM is what limits it */
-	b.initrd_addr_max = 0x37ffffff;
-	check_initrd(bzimage_place_initrd(&b, 3 * GiB, len, 24 * MiB), len, 0x37ffffff, 3 * GiB,
-		     24 * MiB);
+	check_initrd(boot_place_initrd(0x37ffffff, 3 * GiB, len, 24 * MiB), len, 0x37ffffff,
+		     3 * GiB, 24 * MiB);
 	/* exactly one page-aligned place fits: kernel_end == ram_end - len */
-	b.initrd_addr_max = INITRD_MAX;
-	ck_assert_uint_eq(bzimage_place_initrd(&b, 64 * MiB, 4 * MiB, 60 * MiB), 60 * MiB);
+	ck_assert_uint_eq(boot_place_initrd(INITRD_MAX, 64 * MiB, 4 * MiB, 60 * MiB), 60 * MiB);
 }
 END_TEST
 
 START_TEST(test_place_initrd_no_fit)
 {
-	struct bzimage b = {.initrd_addr_max = INITRD_MAX};
-	ck_assert_uint_eq(bzimage_place_initrd(&b, 64 * MiB, 4 * MiB + 1, 60 * MiB), 0);
-	ck_assert_uint_eq(bzimage_place_initrd(&b, 64 * MiB, 65 * MiB, MiB), 0);
-	ck_assert_uint_eq(bzimage_place_initrd(&b, 64 * MiB, 4096, 64 * MiB), 0);
+	ck_assert_uint_eq(boot_place_initrd(INITRD_MAX, 64 * MiB, 4 * MiB + 1, 60 * MiB), 0);
+	ck_assert_uint_eq(boot_place_initrd(INITRD_MAX, 64 * MiB, 65 * MiB, MiB), 0);
+	ck_assert_uint_eq(boot_place_initrd(INITRD_MAX, 64 * MiB, 4096, 64 * MiB), 0);
 	/* RAM is big enough, but initrd_addr_max is below the kernel */
-	b.initrd_addr_max = 16 * MiB - 1;
-	ck_assert_uint_eq(bzimage_place_initrd(&b, GiB, 4096, 24 * MiB), 0);
+	ck_assert_uint_eq(boot_place_initrd(16 * MiB - 1, GiB, 4096, 24 * MiB), 0);
 }
 END_TEST
 
@@ -260,9 +283,8 @@ static void load_and_check(uint64_t mem_size)
 	for (size_t i = 0; i < sizeof(initrd); i++)
 		initrd[i] = (uint8_t)(i ^ 0x5a);
 	const char *cmdline = "console=ttyS0 reboot=k root=/dev/ram0";
-	struct boot_config cfg = {img, img_len, initrd, sizeof(initrd), cmdline};
 	struct boot_layout out;
-	ck_assert_int_eq(bzimage_load(&mem, &cfg, &out), 0);
+	ck_assert_int_eq(load_img(&mem, initrd, sizeof(initrd), cmdline, &out), 0);
 
 	size_t setup = (SETUP_SECTS + 1) * 512;
 	ck_assert_mem_eq(gmem_ptr(&mem, BOOT_KERNEL_ADDR, KERNEL_LEN), img + setup, KERNEL_LEN);
@@ -333,11 +355,10 @@ START_TEST(test_load_cmdline_too_long)
 	char line[CMDLINE_SZ + 2];
 	memset(line, 'x', CMDLINE_SZ + 1);
 	line[CMDLINE_SZ + 1] = '\0';
-	struct boot_config cfg = {img, img_len, NULL, 0, line};
 	struct boot_layout out;
-	ck_assert_int_eq(bzimage_load(&mem, &cfg, &out), -1);
+	ck_assert_int_eq(load_img(&mem, NULL, 0, line, &out), -1);
 	line[CMDLINE_SZ] = '\0';
-	ck_assert_int_eq(bzimage_load(&mem, &cfg, &out), 0);
+	ck_assert_int_eq(load_img(&mem, NULL, 0, line, &out), 0);
 	ck_assert_str_eq(gmem_ptr(&mem, BOOT_CMDLINE_ADDR, CMDLINE_SZ + 1), line);
 	gmem_free(&mem);
 }
@@ -347,14 +368,13 @@ START_TEST(test_load_mem_too_small)
 {
 	struct guest_mem mem;
 	ck_assert_int_eq(gmem_init(&mem, 64 * MiB), 0);
-	struct boot_config cfg = {img, img_len, NULL, 0, "quiet"};
 	struct boot_layout out;
 	/* pref_address 16M + init_size 64M does not fit in 64M of RAM */
 	put32(0x260, 64 * MiB);
-	ck_assert_int_eq(bzimage_load(&mem, &cfg, &out), -1);
+	ck_assert_int_eq(load_img(&mem, NULL, 0, "quiet", &out), -1);
 	/* 48M does exactly */
 	put32(0x260, 48 * MiB);
-	ck_assert_int_eq(bzimage_load(&mem, &cfg, &out), 0);
+	ck_assert_int_eq(load_img(&mem, NULL, 0, "quiet", &out), 0);
 	gmem_free(&mem);
 }
 END_TEST

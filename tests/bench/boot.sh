@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Boot-time numbers, not pass/fail: boot to init for the Debian kernel and for kvmm-kernel, each
+# with the same busybox initramfs, 512M and 2 vCPUs, by kvmm (kernel unpacked on the host, from
+# the cache; and the classic way, its decompressor in the guest) and by Debian's QEMU with
+# -M microvm, median of REPS (default 5), all in one outer guest; with kvmm's boot timeline.
+#   tests/bench/boot.sh KVMM [REPS]
+source "$(dirname "$0")/../boot/lib.sh"
+KVMM=$(realpath "${1:?usage: boot.sh KVMM [REPS]}") REPS=${2:-5}
+WORK=$(dirname "$KVMM")/bench-work/boot
+rm -rf "$WORK"
+mkdir -p "$WORK"
+command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
+images=$("$TOP/images/kvmm-images" distro) || fail "images/kvmm-images distro failed"
+dk=$(sed -n 's/^distro_kernel=//p' <<<"$images")
+di=$(sed -n 's/^distro_initramfs=//p' <<<"$images")
+kk=$("$TOP/images/kvmm-images" kernel | sed -n 's/^kernel=//p') || fail "images/kvmm-images kernel failed"
+ki=$("$TOP/images/kvmm-images" initramfs | sed -n 's/^initramfs=//p')
+echo "boot bench: kvmm $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null), $(qemu-system-x86_64 --version | head -n1)"
+echo "boot bench: times include the outer guest's emulated SVM (10-100x hardware); compare ratios"
+"$HARNESS" --timeout 1500 --rw "$WORK" -- python3 "$TOP/tests/bench/boot_bench.py" "$KVMM" \
+	"$REPS" "$WORK/cache" "debian:$dk:$di" "kvmm-kernel:$kk:$ki" </dev/null 2>&1 |
+	tee "$WORK/boot.log" | tr -d '\r'
+exit "${PIPESTATUS[0]}"
