@@ -114,10 +114,19 @@ static int unpack_payload(struct kernel_image *k, const struct kernel_file *f,
 		char e[128];
 		if (elf_parse(k->elf, k->elf_len, &ek, e, sizeof(e)) == 0 &&
 		    kcache_store(o->cache_dir, &id, f->read_ns, f->data, f->len, k->elf, k->elf_len,
-				 KCACHE_MAX_BYTES, cwhy, sizeof(cwhy)) == 0)
+				 KCACHE_MAX_BYTES, cwhy, sizeof(cwhy)) == 0) {
 			strncat(k->how, ", cached", sizeof(k->how) - strlen(k->how) - 1);
-		else if (cwhy[0])
+			/* From now on the cache's mapping: memory the kernel can take back. */
+			if (kcache_lookup(o->cache_dir, &id, f->read_ns, f->data, f->len, &k->cache,
+					  cwhy, sizeof(cwhy)) > 0) {
+				free(k->unpacked);
+				k->unpacked = NULL;
+				k->elf = k->cache.elf;
+				k->elf_len = k->cache.elf_len;
+			}
+		} else if (cwhy[0]) {
 			log_debug("kernel cache: not stored: %s", cwhy);
+		}
 	}
 	return 0;
 }

@@ -119,6 +119,10 @@ int kcache_lookup(const char *dir, const struct kcache_id *id, int64_t read_ns, 
 	}
 	*e = (struct kcache_entry){map, (size_t)st.st_size, (const uint8_t *)map + sizeof(h),
 				   (size_t)h.elf_len};
+	/* It is read once, front to back, right after this: ask for all of it now, in big reads,
+	 * rather than a page per fault (which over a network filesystem is a round trip each). */
+	madvise(map, (size_t)st.st_size, MADV_SEQUENTIAL);
+	madvise(map, (size_t)st.st_size, MADV_WILLNEED);
 	/* Least recently used goes first when the cache is trimmed. */
 	futimens(fd, NULL);
 	r = 1;

@@ -349,8 +349,9 @@ static void *vcpu_thread(void *arg)
 			vm_vcpu_park(vcpu->vm);
 			continue;
 		}
+		/* Without a decompressor in the guest, its first instruction is the kernel's. */
 		if (vcpu->id == 0 && timeline_mark(TL_FIRST_RUN) && vcpu->vm->kernel_entry_first)
-			timeline_mark(TL_KERNEL_ENTRY);
+			timeline_set(TL_KERNEL_ENTRY, timeline_ms(TL_FIRST_RUN));
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				vcpu->run->immediate_exit = 0;

@@ -3,6 +3,8 @@
 # with the same busybox initramfs, 512M and 2 vCPUs, by kvmm (kernel unpacked on the host, from
 # the cache; and the classic way, its decompressor in the guest) and by Debian's QEMU with
 # -M microvm, median of REPS (default 5), all in one outer guest; with kvmm's boot timeline.
+# The kernel cache is on the outer guest's tmpfs (/run), as on a local disk: its 9p shares are
+# slow to map.
 #   tests/bench/boot.sh KVMM [REPS]
 source "$(dirname "$0")/../boot/lib.sh"
 KVMM=$(realpath "${1:?usage: boot.sh KVMM [REPS]}") REPS=${2:-5}
@@ -18,6 +20,6 @@ ki=$("$TOP/images/kvmm-images" initramfs | sed -n 's/^initramfs=//p')
 echo "boot bench: kvmm $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null), $(qemu-system-x86_64 --version | head -n1)"
 echo "boot bench: times include the outer guest's emulated SVM (10-100x hardware); compare ratios"
 "$HARNESS" --timeout 1500 --rw "$WORK" -- python3 "$TOP/tests/bench/boot_bench.py" "$KVMM" \
-	"$REPS" "$WORK/cache" "debian:$dk:$di" "kvmm-kernel:$kk:$ki" </dev/null 2>&1 |
+	"$REPS" /run/kvmm-boot-cache "debian:$dk:$di" "kvmm-kernel:$kk:$ki" </dev/null 2>&1 |
 	tee "$WORK/boot.log" | tr -d '\r'
 exit "${PIPESTATUS[0]}"

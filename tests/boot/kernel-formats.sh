@@ -12,6 +12,7 @@ source "$(dirname "$0")/lib.sh"
 KVMM=${1:?usage: kernel-formats.sh KVMM WORKDIR fixed|distro|initramfs} WORK=${2:?} MODE=${3:?}
 rm -rf "$WORK"
 mkdir -p "$WORK"
+WORK=$(realpath "$WORK") KVMM=$(realpath "$KVMM")
 IMAGES=$TOP/images/kvmm-images
 
 image() {
@@ -26,6 +27,9 @@ image() {
 facts="echo KVMM-FACTS cpus=\$(grep -c ^processor /proc/cpuinfo)"
 facts+=" mem=\$(sed -n 's/^MemTotal: *//p' /proc/meminfo | tr -d ' ')"
 facts+=" model=\$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n1 | tr ' ' _)"
+# The memory map the kernel was handed, and its command line, as digests.
+facts+=" e820=\$(dmesg | sed -n 's/.*BIOS-e820: //p' | md5sum | cut -c1-8)"
+facts+=" cmdline=\$(md5sum </proc/cmdline | cut -c1-8)"
 cmdline="panic=-1 loglevel=4 kvmm.run=\"$facts\""
 script=$WORK/boots.sh
 # boot NAME KVMM-ARGS...: one kvmm run inside the harness, its output in WORK/NAME.log.
@@ -114,11 +118,18 @@ for name in "${names[@]}"; do
 		;;
 	pvh) grep -q 'PVH entry' <<<"$how" || fail "$name: not through PVH: $how" ;;
 	esac
-	# The same kernel must see the same machine, however it was loaded.
+	# The same kernel must see the same machine, however it was loaded: CPUs, CPU model, memory
+	# map and command line alike. MemTotal varies by a few hundred KiB to 2 MiB with where the
+	# kernel runs (KASLR, classic) and what its early page tables took, so within 1%.
 	facts_now=${line#KVMM-FACTS }
-	if [ "$MODE" = distro ] && [ -n "$first" ] && [ "$facts_now" != "$first" ]; then
-		fail "$name sees '$facts_now', the first boot saw '$first'"
+	mem=$(sed -n 's/.* mem=\([0-9]*\)kB.*/\1/p' <<<"$line")
+	[ -n "$mem" ] || fail "$name: no MemTotal in '$line'"
+	if [ "$MODE" = distro ] && [ -n "$first" ]; then
+		[ "${facts_now/ mem=* model=/ model=}" = "${first/ mem=* model=/ model=}" ] ||
+			fail "$name sees '$facts_now', the first boot saw '$first'"
+		[ $((100 * (mem > mem0 ? mem - mem0 : mem0 - mem))) -le "$mem0" ] ||
+			fail "$name: MemTotal ${mem} kB, the first boot had ${mem0} kB (more than 1% apart)"
 	fi
-	[ -n "$first" ] || first=$facts_now
+	[ -n "$first" ] || { first=$facts_now; mem0=$mem; }
 done
 echo "kernel-formats: $MODE: ${names[*]} all reached init"
