@@ -77,17 +77,6 @@ int bzimage_parse(const uint8_t *image, size_t len, struct bzimage *bz, char *er
 	return 0;
 }
 
-int bzimage_check_cmdline(const struct bzimage *bz, const char *cmdline)
-{
-	size_t len = strlen(cmdline);
-	if (len > bz->cmdline_size || len >= BOOT_CMDLINE_MAX) {
-		log_error("--cmdline: %zu bytes with kvmm's own, this kernel accepts at most %u",
-			  len, bz->cmdline_size);
-		return -1;
-	}
-	return 0;
-}
-
 uint64_t boot_place_initrd(uint64_t addr_max, uint64_t ram_low_end, uint64_t initrd_len,
 			   uint64_t kernel_end)
 {
@@ -119,6 +108,8 @@ int bzimage_load_classic(const struct guest_mem *mem, const struct bzimage *bz,
 			  (unsigned long long)((out->kernel_end + (1 << 20) - 1) >> 20));
 		return -1;
 	}
+	/* The decompressor in the guest writes all of it soon. */
+	gmem_prefault(mem, BOOT_KERNEL_ADDR, out->kernel_end - BOOT_KERNEL_ADDR);
 	if (!gmem_write(mem, BOOT_KERNEL_ADDR, image + bz->kernel_offset, bz->kernel_size))
 		return log_error("kernel does not fit in guest memory"), -1;
 	out->entry64 = bz->entry64;

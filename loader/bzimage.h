@@ -36,8 +36,6 @@ struct bzimage {
  * err (e.g. "no HdrS signature") that the caller prefixes with the file name. */
 int bzimage_parse(const uint8_t *image, size_t len, struct bzimage *bz, char *err, size_t errlen);
 
-/* Returns 0 when the kernel accepts a command line this long, or -1 after printing why. */
-int bzimage_check_cmdline(const struct bzimage *bz, const char *cmdline);
 
 struct kernel_image;
 

@@ -234,6 +234,7 @@ static int load_initrd(const struct guest_mem *mem, const struct boot_config *cf
 		    cfg->initrd_len >> 10, (unsigned long long)(low_end >> 20));
 		return -1;
 	}
+	gmem_prefault(mem, out->initrd_addr, cfg->initrd_len);
 	if (!gmem_write(mem, out->initrd_addr, cfg->initrd, cfg->initrd_len))
 		return log_error("initrd does not fit in guest memory"), -1;
 	return 0;
@@ -314,6 +315,7 @@ static int load_elf(const struct guest_mem *mem, const struct kernel_image *k,
 			  (unsigned long long)((k->ek.end + (1 << 20) - 1) >> 20));
 		return -1;
 	}
+	gmem_prefault(mem, k->ek.start, k->ek.end - k->ek.start);
 	if (elf_load(mem, &k->ek, k->elf, err, sizeof(err)) < 0) {
 		log_error("kernel: %s", err);
 		return -1;

@@ -4,6 +4,10 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
 #include "log.h"
 
 int gmem_layout(uint64_t ram_size, uint64_t hole_start, uint64_t hole_end,
@@ -28,14 +32,22 @@ int gmem_init_layout(struct guest_mem *mem, uint64_t ram_size, uint64_t hole_sta
 	}
 	/* MAP_NORESERVE: the guest touches pages lazily; a 2G guest that idles at 100M should cost
 	 * 100M of host memory, and overcommit policy decides, not us. */
-	void *p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	/* Aligned to 2 MiB, so guest-physical 2 MiB pages are host ones too where THP backs them
+	 * (gmem_prefault), and KVM can map them as large pages. */
+	size_t slop = GMEM_HUGE_PAGE;
+	uint8_t *p = mmap(NULL, ram_size + slop, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED) {
 		log_error("cannot map %llu MiB of guest memory: %s",
 			  (unsigned long long)(ram_size >> 20), strerror(errno));
 		return -1;
 	}
-	mem->base = p;
+	uint8_t *base = (uint8_t *)(((uintptr_t)p + slop - 1) & ~(uintptr_t)(slop - 1));
+	if (base > p)
+		munmap(p, (size_t)(base - p));
+	if (p + slop > base)
+		munmap(base + ram_size, (size_t)(p + slop - base));
+	mem->base = base;
 	mem->ram_size = ram_size;
 	mem->nregions = gmem_layout(ram_size, hole_start, hole_end, mem->regions);
 	uint64_t off = 0;
@@ -67,6 +79,19 @@ int gmem_wipe(struct guest_mem *mem)
 		return -1;
 	}
 	return 0;
+}
+
+void gmem_prefault(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+	uint64_t start = gpa & ~(GMEM_HUGE_PAGE - 1),
+		 end = (gpa + len + GMEM_HUGE_PAGE - 1) & ~(GMEM_HUGE_PAGE - 1);
+	if (end <= start)
+		return;
+	uint8_t *host = gmem_ptr(mem, start, end - start);
+	if (!host)
+		return;
+	/* Best effort: older kernels lack MADV_POPULATE_WRITE, THP may be off. */
+	madvise(host, end - start, MADV_POPULATE_WRITE);
 }
 
 void *gmem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len)

@@ -16,6 +16,7 @@
 #define GMEM_HOLE_END	0x100000000ULL
 
 #define GMEM_MAX_REGIONS 2
+#define GMEM_HUGE_PAGE	 (2ULL << 20)
 
 struct gmem_region {
 	uint64_t gpa;
@@ -49,6 +50,11 @@ int gmem_wipe(struct guest_mem *mem);
 /* Host pointer for guest bytes [gpa, gpa + len), or NULL unless all of them are RAM in a single
  * region. A zero-length access is refused: no legitimate use needs a pointer to nothing. */
 void *gmem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
+
+/* Backs the 2 MiB pages around [gpa, gpa + len) with transparent huge pages where the host
+ * allows, and allocates them now: for what the loader is about to fill (the kernel, the initrd),
+ * one call instead of a page fault per 4 KiB, and large pages for the guest's kernel. */
+void gmem_prefault(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
 
 /* Copies through gmem_ptr(); false when the range is not RAM. */
 bool gmem_read(const struct guest_mem *mem, uint64_t gpa, void *dst, uint64_t len);

@@ -5,7 +5,8 @@
 #   distro     the stock Debian kernel four ways, each reporting the same facts (CPUs, memory):
 #              its bzImage unpacked on the host (cache miss, then hit), its bzImage the classic
 #              way (its decompressor in the guest), and its vmlinux, extracted here, through PVH
-#   initramfs  kvmm-kernel with the busybox initramfs compressed by gzip, zstd and lz4
+#   initramfs  kvmm-kernel with the busybox initramfs compressed by gzip, zstd and lz4, and laid
+#              out as Debian's initrd.img is (an uncompressed early cpio, then zstd)
 # Every boot's init writes the boot-timer port; --boot-timeline must show it.
 #   tests/boot/kernel-formats.sh KVMM WORKDIR fixed|distro|initramfs
 source "$(dirname "$0")/lib.sh"
@@ -81,7 +82,14 @@ initramfs)
 	gzip -9 -n -c "$cpio" >"$WORK/initramfs.gz"
 	zstd -q -19 -c "$cpio" >"$WORK/initramfs.zst"
 	lz4 -q -l -9 -c "$cpio" >"$WORK/initramfs.lz4" # the legacy frame Linux reads
+	# Laid out as Debian's initramfs-tools lays out initrd.img: an uncompressed early cpio (CPU
+	# microcode; an empty AMD one here), then the zstd-compressed main archive after it.
+	mkdir -p "$WORK/early/kernel/x86/microcode"
+	: >"$WORK/early/kernel/x86/microcode/AuthenticAMD.bin"
+	(cd "$WORK/early" && find . | LC_ALL=C sort | cpio -o -H newc --owner 0:0 --quiet) >"$WORK/initrd.img"
+	cat "$WORK/initramfs.zst" >>"$WORK/initrd.img"
 	for c in gz zst lz4; do boot "initrd-$c" --kernel "$kernel" --initrd "$WORK/initramfs.$c"; done
+	boot initrd-debian-layout --kernel "$kernel" --initrd "$WORK/initrd.img"
 	;;
 *) fail "unknown mode '$MODE' (fixed, distro, initramfs)" ;;
 esac

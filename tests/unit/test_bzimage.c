@@ -230,14 +230,18 @@ END_TEST
 
 START_TEST(test_check_cmdline)
 {
-	ck_assert_int_eq(bzimage_parse(img, img_len, &bz, err, sizeof(err)), 0);
+	struct kernel_image k;
+	struct kernel_file f = {img, img_len, NULL, 0};
+	struct kernel_options o = {KERNEL_BOOT_CLASSIC, NULL};
+	ck_assert_int_eq(kernel_open(&k, &f, &o, err, sizeof(err)), 0);
 	char line[CMDLINE_SZ + 2];
 	memset(line, 'a', sizeof(line));
 	line[CMDLINE_SZ] = '\0'; /* exactly cmdline_size bytes: allowed */
-	ck_assert_int_eq(bzimage_check_cmdline(&bz, line), 0);
+	ck_assert_int_eq(kernel_check_cmdline(&k, line), 0);
 	line[CMDLINE_SZ] = 'a';
 	line[CMDLINE_SZ + 1] = '\0';
-	ck_assert_int_eq(bzimage_check_cmdline(&bz, line), -1);
+	ck_assert_int_eq(kernel_check_cmdline(&k, line), -1);
+	kernel_close(&k);
 }
 END_TEST
 
