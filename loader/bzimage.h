@@ -36,7 +36,6 @@ struct bzimage {
  * err (e.g. "no HdrS signature") that the caller prefixes with the file name. */
 int bzimage_parse(const uint8_t *image, size_t len, struct bzimage *bz, char *err, size_t errlen);
 
-
 struct kernel_image;
 
 struct boot_config {
