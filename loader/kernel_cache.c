@@ -174,12 +174,13 @@ static void trim(const char *dir, const char *keep, uint64_t max_bytes)
 				break;
 			v = nv;
 		}
-		snprintf(v[n].name, sizeof(v[n].name), "%s", de->d_name);
+		memcpy(v[n].name, de->d_name, l + 1); /* l < sizeof(name), checked above */
 		v[n].mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 		v[n].size = (uint64_t)st.st_size;
 		n++;
 	}
-	qsort(v, n, sizeof(*v), by_age);
+	if (n)
+		qsort(v, n, sizeof(*v), by_age);
 	for (size_t i = 0; i < n && total > max_bytes; i++)
 		if (unlinkat(dirfd(d), v[i].name, 0) == 0)
 			total -= v[i].size;
