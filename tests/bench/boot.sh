@@ -19,7 +19,11 @@ kk=$("$TOP/images/kvmm-images" kernel | sed -n 's/^kernel=//p') || fail "images/
 ki=$("$TOP/images/kvmm-images" initramfs | sed -n 's/^initramfs=//p')
 echo "boot bench: kvmm $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null), $(qemu-system-x86_64 --version | head -n1)"
 echo "boot bench: times include the outer guest's emulated SVM (10-100x hardware); compare ratios"
+set +e
 "$HARNESS" --timeout 1500 --rw "$WORK" -- python3 "$TOP/tests/bench/boot_bench.py" "$KVMM" \
 	"$REPS" /run/kvmm-boot-cache "debian:$dk:$di" "kvmm-kernel:$kk:$ki" </dev/null 2>&1 |
 	tee "$WORK/boot.log" | tr -d '\r'
-exit "${PIPESTATUS[0]}"
+rc=${PIPESTATUS[0]}
+set -e
+[ "$rc" -eq 0 ] || echo "boot bench: the harness exited $rc (its output: $WORK/boot.log)" >&2
+exit "$rc"
