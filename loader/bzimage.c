@@ -15,28 +15,22 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 	return a ? (v + a - 1) / a * a : v;
 }
 
-static int fail(char *err, size_t errlen, const char *msg)
-{
-	snprintf(err, errlen, "%s", msg);
-	return -1;
-}
-
 int bzimage_parse(const uint8_t *image, size_t len, struct bzimage *bz, char *err, size_t errlen)
 {
 	struct setup_header h;
 	memset(bz, 0, sizeof(*bz));
 	if (len < SETUP_HDR_OFFSET + sizeof(h))
-		return fail(err, errlen, "not a bzImage (too short to hold a setup header)");
+		return err_set(err, errlen, "not a bzImage (too short to hold a setup header)");
 	memcpy(&h, image + SETUP_HDR_OFFSET, sizeof(h));
 	if (h.boot_flag != BOOT_FLAG_MAGIC || h.header != HDRS_MAGIC)
-		return fail(err, errlen, "not a bzImage (no HdrS signature)");
+		return err_set(err, errlen, "not a bzImage (no HdrS signature)");
 	if (h.version < 0x0206) {
 		snprintf(err, errlen, "boot protocol %u.%02u is older than 2.06", h.version >> 8,
 			 h.version & 0xff);
 		return -1;
 	}
 	if (!(h.loadflags & LOADED_HIGH))
-		return fail(err, errlen, "a zImage (not loaded high) is not supported");
+		return err_set(err, errlen, "a zImage (not loaded high) is not supported");
 	/* A kernel that is not relocatable still boots from 1 MiB: its decompressor moves it to
 	 * LOAD_PHYSICAL_ADDR, which pref_address gives (kernel_footprint_end() keeps room for it).
 	 */
@@ -46,11 +40,11 @@ int bzimage_parse(const uint8_t *image, size_t len, struct bzimage *bz, char *er
 	bz->version = h.version;
 	bz->setup_size = (setup_sects + 1) * 512u;
 	if (bz->setup_size >= len)
-		return fail(err, errlen, "truncated (setup code runs past the end of the file)");
+		return err_set(err, errlen, "truncated (setup code runs past the end of the file)");
 	bz->kernel_offset = bz->setup_size;
 	bz->kernel_size = len - bz->setup_size;
 	if ((uint64_t)h.syssize * 16 > bz->kernel_size)
-		return fail(err, errlen, "truncated (kernel is shorter than its header says)");
+		return err_set(err, errlen, "truncated (kernel is shorter than its header says)");
 	bz->cmdline_size = h.cmdline_size;
 	bz->initrd_addr_max = h.initrd_addr_max;
 	bz->entry64 = h.version >= 0x020c && (h.xloadflags & XLF_KERNEL_64);

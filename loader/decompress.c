@@ -2,7 +2,6 @@
 
 #include <lz4.h>
 #include <lzma.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,21 +9,11 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "vmm/log.h"
+
 /* lib/decompress_unlz4.c: Linux's kernels use lz4's legacy frame, blocks of at most 8 MiB. */
 #define LZ4_LEGACY_MAGIC 0x184c2102U
 #define LZ4_LEGACY_BLOCK (8U << 20)
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static uint32_t le32(const uint8_t *p)
 {
@@ -64,7 +53,7 @@ static int inflate_gzip(const uint8_t *in, size_t len, uint8_t *out, size_t cap,
 {
 	z_stream z = {0};
 	if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
-		return fail(err, errlen, "gzip: zlib init failed");
+		return err_set(err, errlen, "gzip: zlib init failed");
 	z.next_in = (Bytef *)in;
 	z.avail_in = (uInt)(len > UINT32_MAX ? UINT32_MAX : len);
 	z.next_out = out;
@@ -75,8 +64,8 @@ static int inflate_gzip(const uint8_t *in, size_t len, uint8_t *out, size_t cap,
 	if (r == Z_STREAM_END)
 		return 0;
 	if (r == Z_BUF_ERROR && z.avail_out == 0)
-		return fail(err, errlen, "gzip: more data than the %zu bytes announced", cap);
-	return fail(err, errlen, "gzip: %s", r == Z_BUF_ERROR ? "truncated" : "corrupt data");
+		return err_set(err, errlen, "gzip: more data than the %zu bytes announced", cap);
+	return err_set(err, errlen, "gzip: %s", r == Z_BUF_ERROR ? "truncated" : "corrupt data");
 }
 
 static int decode_lzma(bool xz, const uint8_t *in, size_t len, uint8_t *out, size_t cap,
@@ -88,7 +77,7 @@ static int decode_lzma(bool xz, const uint8_t *in, size_t len, uint8_t *out, siz
 	    xz ? lzma_stream_decoder(&s, UINT64_MAX, 0) : lzma_alone_decoder(&s, UINT64_MAX);
 	const char *what = xz ? "xz" : "lzma";
 	if (r != LZMA_OK)
-		return fail(err, errlen, "%s: liblzma init failed (%d)", what, r);
+		return err_set(err, errlen, "%s: liblzma init failed (%d)", what, r);
 	s.next_in = in;
 	s.avail_in = len;
 	s.next_out = out;
@@ -99,9 +88,10 @@ static int decode_lzma(bool xz, const uint8_t *in, size_t len, uint8_t *out, siz
 	if (r == LZMA_STREAM_END)
 		return 0;
 	if (r == LZMA_BUF_ERROR && s.avail_out == 0)
-		return fail(err, errlen, "%s: more data than the %zu bytes announced", what, cap);
-	return fail(err, errlen, "%s: %s", what,
-		    r == LZMA_BUF_ERROR ? "truncated" : "corrupt data");
+		return err_set(err, errlen, "%s: more data than the %zu bytes announced", what,
+			       cap);
+	return err_set(err, errlen, "%s: %s", what,
+		       r == LZMA_BUF_ERROR ? "truncated" : "corrupt data");
 }
 
 static int decode_lz4(const uint8_t *in, size_t len, uint8_t *out, size_t cap, size_t *got,
@@ -120,21 +110,21 @@ static int decode_lz4(const uint8_t *in, size_t len, uint8_t *out, size_t cap, s
 			return 0;
 		pos += 4;
 		if (n > (uint32_t)LZ4_compressBound(LZ4_LEGACY_BLOCK) || n > len - pos)
-			return fail(err, errlen, "lz4: %s",
-				    n > len - pos ? "truncated" : "corrupt block");
+			return err_set(err, errlen, "lz4: %s",
+				       n > len - pos ? "truncated" : "corrupt block");
 		size_t room = cap - *got;
 		int r =
 		    LZ4_decompress_safe((const char *)in + pos, (char *)out + *got, (int)n,
 					(int)(room > LZ4_LEGACY_BLOCK ? LZ4_LEGACY_BLOCK : room));
 		if (r < 0)
-			return fail(err, errlen,
-				    "lz4: corrupt data (or more than the %zu bytes "
-				    "announced)",
-				    cap);
+			return err_set(err, errlen,
+				       "lz4: corrupt data (or more than the %zu bytes "
+				       "announced)",
+				       cap);
 		*got += (size_t)r;
 		pos += n;
 	}
-	return *got ? 0 : fail(err, errlen, "lz4: no blocks");
+	return *got ? 0 : err_set(err, errlen, "lz4: no blocks");
 }
 
 static int decode_zstd(const uint8_t *in, size_t len, uint8_t *out, size_t cap, size_t *got,
@@ -142,7 +132,7 @@ static int decode_zstd(const uint8_t *in, size_t len, uint8_t *out, size_t cap, 
 {
 	ZSTD_DStream *d = ZSTD_createDStream();
 	if (!d)
-		return fail(err, errlen, "zstd: out of memory");
+		return err_set(err, errlen, "zstd: out of memory");
 	/* Linux compresses with --ultra -22 (a 128 MiB window at most). */
 	ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, 27);
 	ZSTD_inBuffer ib = {in, len, 0};
@@ -154,10 +144,10 @@ static int decode_zstd(const uint8_t *in, size_t len, uint8_t *out, size_t cap, 
 	*got = ob.pos;
 	ZSTD_freeDStream(d);
 	if (ZSTD_isError(r))
-		return fail(err, errlen, "zstd: %s", ZSTD_getErrorName(r));
+		return err_set(err, errlen, "zstd: %s", ZSTD_getErrorName(r));
 	if (r != 0)
-		return fail(err, errlen, "zstd: %s",
-			    ob.pos == ob.size ? "more data than announced" : "truncated");
+		return err_set(err, errlen, "zstd: %s",
+			       ob.pos == ob.size ? "more data than announced" : "truncated");
 	return 0;
 }
 
@@ -167,18 +157,19 @@ int kcomp_decompress(enum kcomp c, const uint8_t *in, size_t len, size_t max_out
 	*out = NULL;
 	*out_len = 0;
 	if (c == KCOMP_BZIP2 || c == KCOMP_LZO || c == KCOMP_UNKNOWN)
-		return fail(err, errlen, "%s payload: kvmm does not decompress it", kcomp_name(c));
+		return err_set(err, errlen, "%s payload: kvmm does not decompress it",
+			       kcomp_name(c));
 	if (len < 8)
-		return fail(err, errlen, "%s payload of %zu bytes is truncated", kcomp_name(c),
-			    len);
+		return err_set(err, errlen, "%s payload of %zu bytes is truncated", kcomp_name(c),
+			       len);
 	size_t want = le32(in + len - 4);
 	if (want == 0 || want > max_out)
-		return fail(err, errlen, "%s payload says it unpacks to %zu bytes (at most %zu)",
-			    kcomp_name(c), want, max_out);
+		return err_set(err, errlen, "%s payload says it unpacks to %zu bytes (at most %zu)",
+			       kcomp_name(c), want, max_out);
 	/* One byte of slack: a stream that would write more than announced is caught, not cut. */
 	uint8_t *buf = malloc(want + 1);
 	if (!buf)
-		return fail(err, errlen, "out of memory for %zu bytes", want);
+		return err_set(err, errlen, "out of memory for %zu bytes", want);
 	size_t got = 0;
 	int r;
 	switch (c) {
@@ -197,8 +188,8 @@ int kcomp_decompress(enum kcomp c, const uint8_t *in, size_t len, size_t max_out
 		break;
 	}
 	if (r == 0 && got != want)
-		r = fail(err, errlen, "%s payload unpacked to %zu bytes, its trailer says %zu",
-			 kcomp_name(c), got, want);
+		r = err_set(err, errlen, "%s payload unpacked to %zu bytes, its trailer says %zu",
+			    kcomp_name(c), got, want);
 	if (r < 0) {
 		free(buf);
 		return -1;

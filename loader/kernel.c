@@ -1,7 +1,6 @@
 #include "kernel.h"
 
 #include <asm/bootparam.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,18 +43,6 @@ struct hvm_memmap_entry {
 #define PVH_MODLIST_ADDR (BOOT_PVH_INFO_ADDR + 0x40)
 #define PVH_MEMMAP_ADDR	 (BOOT_PVH_INFO_ADDR + 0x80)
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 const char *kernel_kind_name(enum kernel_kind kind)
 {
 	switch (kind) {
@@ -78,8 +65,8 @@ static int unpack_payload(struct kernel_image *k, const struct kernel_file *f,
 	const uint8_t *payload = f->data + k->bz.payload_offset;
 	size_t plen = k->bz.payload_length;
 	if (!plen)
-		return fail(why, whylen,
-			    "its header does not locate the payload (protocol < 2.08)");
+		return err_set(why, whylen,
+			       "its header does not locate the payload (protocol < 2.08)");
 	k->comp = kcomp_detect(payload, plen);
 	struct kcache_id id;
 	char cwhy[256] = "";
@@ -161,10 +148,10 @@ static int open_bzimage(struct kernel_image *k, const struct kernel_file *f,
 		/* A payload in a format kvmm reads that does not unpack is broken: the guest's own
 		 * decompressor would stop on it too. Only --kernel-boot classic still tries. */
 		if (k->comp != KCOMP_UNKNOWN && k->comp != KCOMP_BZIP2 && k->comp != KCOMP_LZO)
-			return fail(err, errlen,
-				    "its %s payload does not unpack (%s); "
-				    "--kernel-boot classic lets the guest try",
-				    kcomp_name(k->comp), why);
+			return err_set(err, errlen,
+				       "its %s payload does not unpack (%s); "
+				       "--kernel-boot classic lets the guest try",
+				       kcomp_name(k->comp), why);
 	} else {
 		char e[128] = "32-bit";
 		if (elf_parse(k->elf, k->elf_len, &k->ek, e, sizeof(e)) == 0 && k->ek.is64) {
@@ -194,9 +181,9 @@ static int open_elf(struct kernel_image *k, const struct kernel_file *f, char *e
 		snprintf(k->how, sizeof(k->how), "no PVH note: 64-bit entry at %#llx",
 			 (unsigned long long)k->ek.entry);
 	} else {
-		return fail(err, errlen,
-			    "a 32-bit ELF kernel without a PVH entry note "
-			    "(CONFIG_PVH) cannot be booted");
+		return err_set(err, errlen,
+			       "a 32-bit ELF kernel without a PVH entry note "
+			       "(CONFIG_PVH) cannot be booted");
 	}
 	return 0;
 }

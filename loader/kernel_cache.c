@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
+
+#include "vmm/log.h"
 
 #define KCACHE_MAGIC  "KVMMKC1"
 #define KCACHE_PREFIX "vmlinux-"
@@ -24,18 +25,6 @@ struct kcache_header {
 	uint32_t reserved;
 	uint64_t elf_len;
 };
-
-static int fail(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 void kcache_id_from_stat(struct kcache_id *id, const struct stat *st)
 {
@@ -98,7 +87,7 @@ int kcache_lookup(const char *dir, const struct kcache_id *id, int64_t read_ns, 
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return 0;
-		return fail(why, whylen, "%s: %s", path, strerror(errno));
+		return err_set(why, whylen, "%s: %s", path, strerror(errno));
 	}
 	struct stat st;
 	struct kcache_header h;
@@ -114,7 +103,7 @@ int kcache_lookup(const char *dir, const struct kcache_id *id, int64_t read_ns, 
 		goto out;
 	void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (map == MAP_FAILED) {
-		r = fail(why, whylen, "mmap %s: %s", path, strerror(errno));
+		r = err_set(why, whylen, "mmap %s: %s", path, strerror(errno));
 		goto out;
 	}
 	*e = (struct kcache_entry){map, (size_t)st.st_size, (const uint8_t *)map + sizeof(h),
@@ -224,15 +213,15 @@ int kcache_store(const char *dir, const struct kcache_id *id, int64_t read_ns, c
 		 size_t whylen)
 {
 	if (elf_len + sizeof(struct kcache_header) > max_bytes)
-		return fail(why, whylen, "%zu bytes is more than the cache holds", elf_len);
+		return err_set(why, whylen, "%zu bytes is more than the cache holds", elf_len);
 	if (make_dir(dir) < 0)
-		return fail(why, whylen, "%s: %s", dir, strerror(errno));
+		return err_set(why, whylen, "%s: %s", dir, strerror(errno));
 	char path[4096], tmp[4200];
 	entry_path(path, sizeof(path), dir, id);
 	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return fail(why, whylen, "%s: %s", tmp, strerror(errno));
+		return err_set(why, whylen, "%s: %s", tmp, strerror(errno));
 	struct kcache_header h = {.magic = KCACHE_MAGIC,
 				  .id = *id,
 				  .read_ns = read_ns,
@@ -242,13 +231,13 @@ int kcache_store(const char *dir, const struct kcache_id *id, int64_t read_ns, c
 		int e = errno;
 		close(fd);
 		unlink(tmp);
-		return fail(why, whylen, "writing %s: %s", tmp, strerror(e ? e : EIO));
+		return err_set(why, whylen, "writing %s: %s", tmp, strerror(e ? e : EIO));
 	}
 	close(fd);
 	if (rename(tmp, path) < 0) {
 		int e = errno;
 		unlink(tmp);
-		return fail(why, whylen, "%s: %s", path, strerror(e));
+		return err_set(why, whylen, "%s: %s", path, strerror(e));
 	}
 	trim(dir, strrchr(path, '/') + 1, max_bytes);
 	return 0;

@@ -59,3 +59,12 @@ void log_debug(const char *fmt, ...)
 	log_line("debug: ", fmt, ap);
 	va_end(ap);
 }
+
+int err_set(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
