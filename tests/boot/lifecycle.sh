@@ -35,6 +35,12 @@ if [ "${KVMM_LIFECYCLE_INNER:-}" = 1 ]; then
 	boots_at_least() { [ "$(boots)" -ge "$1" ]; }
 	status_is() { [ "$(ctl info status)" = "$1" ] || fail "info status: '$(ctl info status)', expected '$1'"; }
 	disk=()
+	# Made here, not outside: a retried attempt (in_harness, kvm-run) must not start from the
+	# boot count or pattern an earlier attempt left on the disk.
+	case $MODE in
+	disk) truncate -s 0 "$WORK/disk.img" && truncate -s 16M "$WORK/disk.img" ;;
+	reboots) truncate -s 0 "$WORK/disk.img" && truncate -s 1M "$WORK/disk.img" ;;
+	esac
 	[ -e "$WORK/disk.img" ] && disk=(--disk "$WORK/disk.img")
 	rm -f "$SOCK"
 	# -v: a triple fault is then named in the log (an emulated-SVM flake, see lib.sh).
@@ -140,16 +146,12 @@ socket | fuzz)
 	modules=()
 	;;
 disk)
-	rm -f "$WORK/disk.img"
-	truncate -s 16M "$WORK/disk.img"
 	script='echo KVMM-BOOT
 yes KVMM-QUIT-PATTERN | head -c 1048576 | dd of=/dev/vda bs=65536 conv=fsync 2>/dev/null && echo KVMM-WRITTEN
 while true; do sleep 10; done'
 	modules=(--modules "$MODULES" virtio_pci virtio_blk)
 	;;
 reboots)
-	rm -f "$WORK/disk.img"
-	truncate -s 1M "$WORK/disk.img"
 	# The boot count lives in the disk's first sector, so it survives each reset.
 	script='n=$(head -c 16 /dev/vda | tr -dc 0-9); n=$((${n:-0} + 1))
 printf "%-16s" "$n" | dd of=/dev/vda conv=fsync,notrunc 2>/dev/null
