@@ -196,6 +196,7 @@ int main(int argc, char **argv)
 	    .cmdline = cmdline,
 	    .console_out_fd = STDOUT_FILENO,
 	    .rng = opts.rng,
+	    .acpi = opts.acpi,
 	    .transport = opts.mmio ? VM_TRANSPORT_MMIO : VM_TRANSPORT_PCI,
 	    .ndisks = opts.ndisks,
 	    .nnics = opts.nnics,

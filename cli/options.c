@@ -210,6 +210,7 @@ enum {
 	OPT_MONITOR,
 	OPT_API_SOCK,
 	OPT_NO_REBOOT,
+	OPT_NO_ACPI,
 	OPT_KERNEL_BOOT,
 	OPT_KERNEL_CACHE,
 	OPT_BOOT_TIMELINE,
@@ -234,6 +235,7 @@ static const struct option long_options[] = {
     {"monitor", required_argument, NULL, OPT_MONITOR},
     {"api-sock", required_argument, NULL, OPT_API_SOCK},
     {"no-reboot", no_argument, NULL, OPT_NO_REBOOT},
+    {"no-acpi", no_argument, NULL, OPT_NO_ACPI},
     {"kernel-boot", required_argument, NULL, OPT_KERNEL_BOOT},
     {"kernel-cache", required_argument, NULL, OPT_KERNEL_CACHE},
     {"boot-timeline", no_argument, NULL, OPT_BOOT_TIMELINE},
@@ -252,6 +254,7 @@ int options_parse(struct options *opts, int argc, char **argv)
 	opts->cpus = 1;
 	opts->kvm_path = KVMM_DEFAULT_KVM;
 	opts->rng = true;
+	opts->acpi = true;
 	opterr = 0;
 	optind = 1;
 	for (;;) {
@@ -332,6 +335,9 @@ int options_parse(struct options *opts, int argc, char **argv)
 			break;
 		case OPT_NO_REBOOT:
 			opts->no_reboot = true;
+			break;
+		case OPT_NO_ACPI:
+			opts->acpi = false;
 			break;
 		case OPT_KERNEL_BOOT:
 			if (strcmp(optarg, "direct") && strcmp(optarg, "classic")) {
@@ -437,6 +443,8 @@ void options_usage(FILE *out)
 	    "                    starts at it (stdio), or there is none\n"
 	    "  --api-sock PATH   control socket (line-delimited JSON); see `kvmm ctl --help`\n"
 	    "  --no-reboot       a guest reboot ends kvmm (exit 0) instead of resetting in place\n"
+	    "  --no-acpi         no ACPI tables or power button: the guest finds its CPUs and\n"
+	    "                    interrupts through the MP table alone, and cannot power off\n"
 	    "  --kvm-device PATH KVM device, default " KVMM_DEFAULT_KVM "\n"
 	    "  -v, --verbose     report unhandled guest I/O and other debugging details\n"
 	    "  --help, --version\n"

@@ -42,6 +42,7 @@ struct options {
 	bool mmio;		  /* --transport mmio */
 	int monitor;		  /* enum monitor_mode (cli/console.h) */
 	const char *api_sock;	  /* --api-sock PATH, NULL for none */
+	bool acpi;		  /* ACPI tables and PM registers; --no-acpi: off */
 	bool no_reboot;		  /* a guest reboot ends kvmm instead of resetting in place */
 	bool kernel_boot_classic; /* --kernel-boot classic */
 	const char *kernel_cache; /* --kernel-cache DIR or "off"; NULL: the default */

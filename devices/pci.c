@@ -137,6 +137,9 @@ void pci_cfg_write(struct pci_bus *pci, uint8_t slot, unsigned offset, uint32_t 
 	pthread_mutex_unlock(&pci->lock);
 }
 
+#define RESET_CONTROL_OFFSET  1 /* 0xCF9 */
+#define RESET_CONTROL_RST_CPU 0x04
+
 /* Type-1 configuration address: enable bit, bus, device, function, dword register. */
 static bool decode_address(uint32_t a, uint8_t *slot, unsigned *reg)
 {
@@ -166,11 +169,12 @@ static void pci_port_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t
 	uint32_t v = 0xffffffffU;
 	if (offset < 4) {
 		/* Only whole-dword reads of CONFIG_ADDRESS return it (Linux's probe checks). */
-		if (offset == 0 && len == 4) {
-			pthread_mutex_lock(&pci->lock);
+		pthread_mutex_lock(&pci->lock);
+		if (offset == 0 && len == 4)
 			v = pci->config_address;
-			pthread_mutex_unlock(&pci->lock);
-		}
+		else if (offset == RESET_CONTROL_OFFSET && len == 1)
+			v = pci->reset_control;
+		pthread_mutex_unlock(&pci->lock);
 	} else {
 		uint8_t slot;
 		unsigned reg;
@@ -185,17 +189,31 @@ static void pci_port_write(void *opaque, uint64_t offset, const uint8_t *data, u
 	struct pci_bus *pci = opaque;
 	uint32_t v = (uint32_t)le_get(data, len);
 	if (offset < 4) {
+		bool reset = false;
+		pthread_mutex_lock(&pci->lock);
 		if (offset == 0 && len == 4) {
-			pthread_mutex_lock(&pci->lock);
 			pci->config_address = v;
-			pthread_mutex_unlock(&pci->lock);
+		} else if (offset == RESET_CONTROL_OFFSET && len == 1) {
+			/* Linux's reboot=pci writes SYS_RST, then SYS_RST|RST_CPU; reboot=acpi the
+			 * FADT's RESET_VALUE. The bit itself does not stay set. */
+			reset = v & RESET_CONTROL_RST_CPU;
+			pci->reset_control = (uint8_t)(v & ~RESET_CONTROL_RST_CPU);
 		}
+		pthread_mutex_unlock(&pci->lock);
+		if (reset && pci->reset_request)
+			pci->reset_request(pci->reset_opaque);
 		return;
 	}
 	uint8_t slot;
 	unsigned reg;
 	if (config_target(pci, offset, &slot, &reg))
 		pci_cfg_write(pci, slot, reg, v, len);
+}
+
+void pci_bus_set_reset(struct pci_bus *pci, void (*request)(void *opaque), void *opaque)
+{
+	pci->reset_request = request;
+	pci->reset_opaque = opaque;
 }
 
 static const struct bus_ops pci_port_ops = {.read = pci_port_read, .write = pci_port_write};
@@ -236,6 +254,7 @@ void pci_bus_reset(struct pci_bus *pci)
 {
 	pthread_mutex_lock(&pci->lock);
 	pci->config_address = 0;
+	pci->reset_control = 0;
 	for (int i = 0; i < PCI_MAX_DEVICES; i++) {
 		struct pci_device *dev = pci->slots[i];
 		if (!dev)

@@ -79,12 +79,19 @@ struct pci_device {
 struct pci_bus {
 	pthread_mutex_t lock;
 	uint32_t config_address;
+	/* The PC's reset control register, a byte at 0xCF9 inside the configuration ports (the
+	 * chipset decodes it there, and the FADT's reset register names it): RST_CPU resets. */
+	uint8_t reset_control;
+	void (*reset_request)(void *opaque);
+	void *reset_opaque;
 	struct pci_device *slots[PCI_MAX_DEVICES];
 	struct pci_device host_bridge;
 	struct bus *pio, *mmio;
 };
 
 int pci_bus_init(struct pci_bus *pci, struct bus *pio, struct bus *mmio);
+/* Who a write of RST_CPU to 0xCF9 asks for a reset. */
+void pci_bus_set_reset(struct pci_bus *pci, void (*request)(void *opaque), void *opaque);
 void pci_bus_destroy(struct pci_bus *pci);
 /* Forgets where the guest put BARs and what it enabled: power-on state for every device. */
 void pci_bus_reset(struct pci_bus *pci);

@@ -14,7 +14,6 @@ enum {
 	RTC_REG_B = 0x0b,
 	RTC_REG_C = 0x0c,
 	RTC_REG_D = 0x0d,
-	RTC_CENTURY = 0x32,
 };
 
 #define REG_B_24H    0x02
@@ -152,5 +151,5 @@ static const struct bus_ops rtc_bus_ops = {.read = rtc_bus_read, .write = rtc_bu
 
 int rtc_register(struct rtc *rtc, struct bus *pio)
 {
-	return bus_register(pio, RTC_INDEX_PORT, 2, &rtc_bus_ops, rtc, "rtc");
+	return bus_register(pio, RTC_INDEX_PORT, RTC_NPORTS, &rtc_bus_ops, rtc, "rtc");
 }

@@ -10,7 +10,11 @@
 #include "vmm/bus.h"
 
 #define RTC_INDEX_PORT 0x70
+#define RTC_NPORTS     2
+#define RTC_IRQ	       8
 #define RTC_NVRAM      128
+/* The century register, as the ACPI FADT names it to the guest. */
+#define RTC_CENTURY 0x32
 
 struct rtc {
 	pthread_mutex_t lock;

@@ -43,6 +43,7 @@ struct boot_config {
 	const uint8_t *initrd; /* NULL for none */
 	size_t initrd_len;
 	const char *cmdline;
+	uint64_t rsdp; /* the ACPI RSDP's address, 0 for none */
 };
 
 /* Where the loader put things; the vCPU setup needs entry and zero page. */

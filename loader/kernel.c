@@ -263,6 +263,7 @@ static int write_zero_page(const struct guest_mem *mem, const struct kernel_imag
 		zp->e820_table[i].type = map->e[i].type;
 	}
 	zp->e820_entries = (uint8_t)map->n;
+	zp->acpi_rsdp_addr = cfg->rsdp;
 	return 0;
 }
 
@@ -279,6 +280,7 @@ static int write_start_info(const struct guest_mem *mem, const struct boot_confi
 	*si = (struct hvm_start_info){.magic = HVM_START_MAGIC,
 				      .version = 1,
 				      .cmdline_paddr = BOOT_CMDLINE_ADDR,
+				      .rsdp_paddr = cfg->rsdp,
 				      .memmap_paddr = PVH_MEMMAP_ADDR,
 				      .memmap_entries = (uint32_t)map->n};
 	for (int i = 0; i < map->n; i++)

@@ -97,6 +97,36 @@ static int cmd_reset(struct control *ctl, struct json_object *req, struct contro
 	return lifecycle_op(ctl, LC_RESET, vm_reset, result, err, errlen);
 }
 
+/* Presses the power button; the guest decides what follows (usually its own shutdown, then
+ * S5, which ends kvmm with shut off (shutdown)). */
+static int cmd_powerdown(struct control *ctl, struct json_object *req, struct control_origin *o,
+			 struct json_object *result, char *err, size_t errlen)
+{
+	(void)req, (void)o;
+	if (!lifecycle_allowed(&ctl->lc, LC_POWERDOWN, err, errlen) || !need_vm(ctl, err, errlen))
+		return -1;
+	int enabled = vm_power_button(ctl->vm);
+	if (enabled < 0) {
+		snprintf(err, errlen, "powerdown: the VM has no ACPI (--no-acpi), so no power button");
+		return -1;
+	}
+	struct lc_event ev;
+	lifecycle_apply(&ctl->lc, LC_POWERDOWN, &ev);
+	announce(ctl, &ev);
+	status_locked(ctl, result);
+	put(result, "button_enabled", json_object_new_boolean(enabled));
+	return 0;
+}
+
+static void print_powerdown(struct json_object *r, FILE *out)
+{
+	struct json_object *en;
+	fprintf(out, "%s\n", get_string(r, "status"));
+	if (json_object_object_get_ex(r, "button_enabled", &en) && !json_object_get_boolean(en))
+		fprintf(out, "(the guest has not enabled its power button: no ACPI button driver "
+			     "yet, or acpi=off; it may not react)\n");
+}
+
 static int quit_vm(struct vm *vm)
 {
 	/* What the guest wrote reaches the disk before the process goes. */
@@ -252,6 +282,12 @@ static const struct command commands[] = {
      "power-on reset in place: the guest boots again",
      cmd_reset,
      print_status},
+    {"powerdown",
+     {"system_powerdown", "shutdown", NULL},
+     NULL,
+     "press the ACPI power button: the guest shuts down and powers off",
+     cmd_powerdown,
+     print_powerdown},
     {"quit", {"destroy", NULL}, NULL, "flush the disks and stop the VM", cmd_quit, print_status},
     {"subscribe",
      {NULL},

@@ -30,6 +30,11 @@ static const char *const paused_reasons[] = {
     [VIR_DOMAIN_PAUSED_STARTING_UP] = "starting up",
 };
 
+static const char *const shutdown_reasons[] = {
+    [VIR_DOMAIN_SHUTDOWN_UNKNOWN] = "unknown",
+    [VIR_DOMAIN_SHUTDOWN_USER] = "user",
+};
+
 static const char *const shutoff_reasons[] = {
     [VIR_DOMAIN_SHUTOFF_UNKNOWN] = "unknown",
     [VIR_DOMAIN_SHUTOFF_SHUTDOWN] = "shutdown",
@@ -81,6 +86,8 @@ const char *lifecycle_reason_name(virDomainState state, int reason)
 		return NAMED(running_reasons, reason);
 	case VIR_DOMAIN_PAUSED:
 		return NAMED(paused_reasons, reason);
+	case VIR_DOMAIN_SHUTDOWN:
+		return NAMED(shutdown_reasons, reason);
 	case VIR_DOMAIN_SHUTOFF:
 		return NAMED(shutoff_reasons, reason);
 	case VIR_DOMAIN_CRASHED:
@@ -129,6 +136,14 @@ bool lifecycle_allowed(const struct lifecycle *lc, enum lc_op op, char *err, siz
 			return false;
 		}
 		return true;
+	case LC_POWERDOWN:
+		/* A paused guest cannot see the button; QEMU would latch the press, but a user
+		 * who paused it is better told. */
+		if (lc->state == VIR_DOMAIN_PAUSED) {
+			snprintf(err, errlen, "powerdown: the VM is %s: resume it first", now);
+			return false;
+		}
+		return true;
 	case LC_RESET:
 	case LC_QUIT:
 	case LC_GUEST_REBOOT:
@@ -155,15 +170,20 @@ void lifecycle_apply(struct lifecycle *lc, enum lc_op op, struct lc_event *ev)
 		break;
 	case LC_RESET:
 		/* A paused machine stays paused through a reset, as QEMU's system_reset leaves it;
-		 * a running one boots again: running (booted). */
-		if (lc->state == VIR_DOMAIN_RUNNING)
-			lc->reason = VIR_DOMAIN_RUNNING_BOOTED;
+		 * a running one (or one shutting down) boots again: running (booted). */
+		if (lc->state != VIR_DOMAIN_PAUSED)
+			*lc = (struct lifecycle){VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED};
 		*ev = (struct lc_event){"reset", "user"};
 		break;
 	case LC_GUEST_REBOOT:
-		if (lc->state == VIR_DOMAIN_RUNNING)
-			lc->reason = VIR_DOMAIN_RUNNING_BOOTED;
+		if (lc->state != VIR_DOMAIN_PAUSED)
+			*lc = (struct lifecycle){VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED};
 		*ev = (struct lc_event){"reboot", "guest"};
+		break;
+	case LC_POWERDOWN:
+		lc->state = VIR_DOMAIN_SHUTDOWN;
+		lc->reason = VIR_DOMAIN_SHUTDOWN_USER;
+		*ev = (struct lc_event){"powerdown", "user"};
 		break;
 	case LC_QUIT:
 		lc->state = VIR_DOMAIN_SHUTOFF;

@@ -13,6 +13,7 @@ enum lc_op {
 	LC_RESUME,	   /* the user: resume, cont */
 	LC_RESET,	   /* the user: reset */
 	LC_QUIT,	   /* the user: quit, destroy, or a signal */
+	LC_POWERDOWN,	   /* the user pressed the power button: powerdown, system_powerdown */
 	LC_GUEST_REBOOT,   /* the guest reset the machine (i8042, triple fault, KVM event) */
 	LC_GUEST_SHUTDOWN, /* the guest powered off, or rebooted under --no-reboot */
 	LC_FAIL,	   /* KVM or the VMM failed */
@@ -25,7 +26,8 @@ struct lifecycle {
 
 /* An announcement: libvirt's event type and detail, and our names for them. */
 struct lc_event {
-	const char *name;   /* "started", "suspended", "resumed", "reset", "reboot", "stopped" */
+	const char *name;   /* "started", "suspended", "resumed", "reset", "reboot", "powerdown",
+			     * "stopped" */
 	const char *detail; /* "booted", "paused", "unpaused", "user", "guest", "destroyed", ... */
 };
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cpuid.h"
+#include "loader/acpi.h"
 #include "loader/kernel.h"
 #include "loader/mptable.h"
 #include "loader/x86_boot.h"
@@ -68,6 +69,30 @@ static void i8042_reset_request(void *opaque)
 
 static const struct i8042_ops vm_i8042_ops = {.set_irq = i8042_irq, .reset = i8042_reset_request};
 
+static void acpi_sci(void *opaque, bool level)
+{
+	struct vm *vm = opaque;
+	kvm_irq_line(&vm->kvm, ACPI_SCI_IRQ, level);
+}
+
+/* SLP_EN from a vCPU: \_S5 is off, as if the guest had pulled the plug after its shutdown. */
+static void acpi_sleep(void *opaque, unsigned slp_typ)
+{
+	struct vm *vm = opaque;
+	if (slp_typ == ACPI_S5_SLP_TYP) {
+		log_debug("guest powered off (ACPI S5)");
+		vm_request_stop(vm, VM_STOP_SHUTDOWN);
+	} else {
+		static _Atomic bool said;
+		if (!atomic_exchange(&said, true))
+			log_warn("the guest asked for ACPI sleep type %u, which kvmm does not have "
+				 "(logged once)",
+				 slp_typ);
+	}
+}
+
+static const struct acpi_pm_ops vm_acpi_pm_ops = {.set_sci = acpi_sci, .sleep = acpi_sleep};
+
 static void add_device(struct vm *vm, const char *name, void (*reset)(void *), void *dev)
 {
 	/* VM_MAX_DEVICES is sized for everything vm_create adds; overflowing it is our bug. */
@@ -91,6 +116,10 @@ static void reset_boot_timer(void *dev)
 static void reset_rtc(void *dev)
 {
 	rtc_reset(dev);
+}
+static void reset_acpi_pm(void *dev)
+{
+	acpi_pm_reset(dev);
 }
 static void reset_pci(void *dev)
 {
@@ -149,7 +178,30 @@ static int create_devices(struct vm *vm)
 	    boot_timer_register(&vm->boot_timer, &vm->pio) ||
 	    pci_bus_init(&vm->pci, &vm->pio, &vm->mmio))
 		return -1;
+	pci_bus_set_reset(&vm->pci, i8042_reset_request, vm);
+	if (vm->acpi) {
+		acpi_pm_init(&vm->acpi_pm, &vm_acpi_pm_ops, vm);
+		add_device(vm, "acpi-pm", reset_acpi_pm, &vm->acpi_pm);
+		if (acpi_pm_register(&vm->acpi_pm, &vm->pio))
+			return -1;
+	}
 	return 0;
+}
+
+/* What the ACPI tables describe: vCPUs, RAM's top (the 64-bit PCI window lies above) and the
+ * PCI slots in use. */
+static int write_acpi(struct vm *vm)
+{
+	struct acpi_config ac = {.ncpus = vm->ncpus};
+	for (int i = 0; i < vm->mem.nregions; i++) {
+		uint64_t end = vm->mem.regions[i].gpa + vm->mem.regions[i].size;
+		if (end > ac.ram_top)
+			ac.ram_top = end;
+	}
+	for (unsigned slot = 1; slot < PCI_MAX_DEVICES; slot++)
+		if (vm->pci.slots[slot])
+			ac.pci_slots |= 1u << slot;
+	return acpi_write(&vm->mem, &ac);
 }
 
 static int map_memory(struct vm *vm, uint64_t size)
@@ -176,6 +228,8 @@ static int load_guest(struct vm *vm, struct boot_layout *boot)
 		log_error("cannot write the MP table");
 		return -1;
 	}
+	if (vm->acpi && write_acpi(vm) < 0)
+		return -1;
 	if (x86_write_boot_tables(&vm->mem, boot->entry64) < 0) {
 		log_error("cannot write boot page tables");
 		return -1;
@@ -195,6 +249,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	boot_timer_init(&vm->boot_timer, cfg->kernel->how);
 	vm->kernel_entry_first = cfg->kernel->kind != KERNEL_BZIMAGE_CLASSIC;
 	vm->console_out_fd = cfg->console_out_fd;
+	vm->acpi = cfg->acpi;
 	bus_init(&vm->pio, BUS_PIO);
 	bus_init(&vm->mmio, BUS_MMIO);
 
@@ -277,6 +332,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	    .initrd = cfg->initrd,
 	    .initrd_len = cfg->initrd_len,
 	    .cmdline = vm->cmdline,
+	    .rsdp = vm->acpi ? ACPI_RSDP_ADDR : 0,
 	};
 	struct boot_layout boot;
 	if (load_guest(vm, &boot) < 0)
@@ -497,6 +553,13 @@ int vm_reset(struct vm *vm)
 	return r;
 }
 
+int vm_power_button(struct vm *vm)
+{
+	if (!vm->acpi)
+		return -1;
+	return acpi_pm_power_button(&vm->acpi_pm) ? 1 : 0;
+}
+
 void vm_flush_disks(struct vm *vm)
 {
 	for (int i = 0; i < vm->ndisks; i++)
@@ -555,6 +618,8 @@ void vm_destroy(struct vm *vm)
 		i8042_destroy(&vm->i8042);
 		rtc_destroy(&vm->rtc);
 		pci_bus_destroy(&vm->pci);
+		if (vm->acpi)
+			acpi_pm_destroy(&vm->acpi_pm);
 		vm->ndevices = 0;
 	}
 	bus_destroy(&vm->pio);

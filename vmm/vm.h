@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "devices/acpi_pm.h"
 #include "devices/boot_timer.h"
 #include "devices/i8042.h"
 #include "devices/pci.h"
@@ -57,6 +58,7 @@ struct vm_config {
 	const char *cmdline;
 	int console_out_fd; /* where the guest's serial output goes */
 	bool rng;	    /* a virtio-rng device */
+	bool acpi;	    /* ACPI tables and PM registers (power button, poweroff) */
 	enum vm_transport transport;
 	int ndisks;
 	struct vm_disk disks[VM_MAX_DISKS];
@@ -93,6 +95,8 @@ struct vm {
 	struct i8042 i8042;
 	struct rtc rtc;
 	struct pci_bus pci;
+	bool acpi;
+	struct acpi_pm acpi_pm; /* when acpi */
 	struct io_thread io;
 	struct virtio_rng *rng;
 	struct virtio_blk *disks[VM_MAX_DISKS];
@@ -167,5 +171,8 @@ void vm_request_reset(struct vm *vm);
 bool vm_take_reset_request(struct vm *vm);
 /* Whether a guest's reset request waits still (a reset since then answered it). */
 bool vm_reset_pending(struct vm *vm);
+/* Presses the ACPI power button. Returns 1 when the guest has enabled it, 0 when it has not
+ * (no ACPI in the guest, or no button driver: nothing will happen), -1 without ACPI. */
+int vm_power_button(struct vm *vm);
 /* fdatasync on every disk image. */
 void vm_flush_disks(struct vm *vm);
