@@ -8,7 +8,8 @@
 # modules, brings the network up when there is a NIC, prints "kvmm-guest: init", then runs, first
 # found: the command in `kvmm.run="..."` on the kernel command line, /script (a copy of FILE),
 # an interactive shell on the console. Either way the guest reboots when it is done, which makes
-# kvmm exit 0.
+# kvmm exit 0. Where the kernel has an ACPI power button and evdev, busybox's acpid powers the
+# guest off when the button is pressed (kvmm's `powerdown`).
 # Network: lo and eth0 up; `kvmm.ip=ADDR/PREFIX` on the command line gives eth0 that address and
 # `kvmm.gw=ADDR` a default route.
 # --modules copies the named modules (and what modinfo says they depend on) from a
@@ -101,6 +102,12 @@ if [ -c /dev/port ]; then
 	printf "$(printf '\\%03o\\%03o\\%03o\\%03o' $((ms & 255)) $((ms >> 8 & 255)) \
 		$((ms >> 16 & 255)) $((ms >> 24 & 255)))" | dd of=/dev/port bs=1 seek=1088 2>/dev/null
 fi
+# The ACPI power button (kvmm's `powerdown`) reaches userspace as KEY_POWER on an input device
+# (the kernel's ACPI button driver and evdev); busybox's acpid maps it to PWRF/00000080.
+if ls /dev/input/event* >/dev/null 2>&1; then
+	mkdir -p /var/run /var/log
+	acpid -c /etc/acpi -l /var/log/acpid.log -p /var/run/acpid.pid
+fi
 echo "kvmm-guest: init"
 run=$(arg run)
 if [ -n "$run" ]; then
@@ -115,6 +122,14 @@ sync
 reboot -f
 INIT
 chmod +x "$root/init"
+mkdir -p "$root/etc/acpi/PWRF"
+cat >"$root/etc/acpi/PWRF/00000080" <<'POWER'
+#!/bin/sh
+echo "kvmm-guest: power button: powering off" >/dev/console
+sync
+poweroff -f
+POWER
+chmod +x "$root/etc/acpi/PWRF/00000080"
 ln -s ../init "$root/sbin/init"
 [ -z "$script" ] || install -m 0755 "$script" "$root/script"
 cat >"$root/etc/profile" <<'PROFILE'

@@ -264,6 +264,23 @@ static void build_dsdt(struct aml *a, const struct acpi_config *cfg)
 	crs_io_irq(a, RTC_INDEX_PORT, RTC_NPORTS, RTC_IRQ);
 	aml_close(a);
 
+	/* virtio-mmio devices: how a kernel without VIRTIO_MMIO_CMDLINE_DEVICES (Debian's)
+	 * finds them, as with QEMU's microvm. */
+	for (int i = 0; i < cfg->nmmio; i++) {
+		char name[5];
+		snprintf(name, sizeof(name), "VR%02X", (unsigned)i & 0xff);
+		aml_device(a, name);
+		aml_name_string(a, "_HID", "LNRO0005");
+		aml_name_int(a, "_UID", (uint64_t)i);
+		aml_name(a, "_CRS");
+		aml_buffer(a);
+		aml_res_mem32_fixed(a, (uint32_t)cfg->mmio[i].base, (uint32_t)VIRTIO_MMIO_SIZE);
+		aml_res_edge_interrupt(a, cfg->mmio[i].gsi);
+		aml_res_end(a);
+		aml_close(a);
+		aml_close(a);
+	}
+
 	/* One processor device per vCPU; _UID matches the MADT's processor UID. */
 	for (int i = 0; i < cfg->ncpus; i++) {
 		char name[5];
@@ -378,7 +395,8 @@ static bool put_fadt(struct layout *l, uint64_t facs, uint64_t dsdt, uint64_t *g
 
 size_t acpi_build(uint8_t *buf, size_t cap, uint64_t base, const struct acpi_config *cfg)
 {
-	if (cfg->ncpus < 1 || cfg->ncpus > ACPI_MAX_CPUS)
+	if (cfg->ncpus < 1 || cfg->ncpus > ACPI_MAX_CPUS || cfg->nmmio < 0 ||
+	    cfg->nmmio > ACPI_MAX_MMIO)
 		return 0;
 	struct layout l = {.buf = buf, .cap = cap, .base = base};
 	uint64_t rsdp_gpa, xsdt, fadt, facs, madt, dsdt;

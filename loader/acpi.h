@@ -12,6 +12,7 @@
 #define ACPI_RSDP_ADDR 0xe0000ULL
 #define ACPI_AREA_END  0x100000ULL /* the tables stay in the BIOS area e820 reserves */
 #define ACPI_MAX_CPUS  254
+#define ACPI_MAX_MMIO  8
 
 /* The reset register (FADT RESET_REG): the PC's reset control at 0xCF9, value RST_CPU|SYS_RST. */
 #define ACPI_RESET_PORT	 0xcf9
@@ -21,6 +22,11 @@ struct acpi_config {
 	int ncpus;
 	uint64_t ram_top;   /* one past the highest RAM byte: the 64-bit PCI window starts above */
 	uint32_t pci_slots; /* bit n: a device in PCI slot n, whose INTA# _PRT routes */
+	int nmmio;	    /* virtio-mmio devices (LNRO0005), each a 4 KiB window and an edge IRQ */
+	struct {
+		uint64_t base;
+		unsigned gsi;
+	} mmio[ACPI_MAX_MMIO];
 };
 
 struct acpi_table_header {

@@ -344,6 +344,25 @@ void aml_res_irq(struct aml *a, unsigned irq)
 	aml_bytes(a, d, sizeof(d));
 }
 
+void aml_res_mem32_fixed(struct aml *a, uint32_t base, uint32_t len)
+{
+	uint8_t d[3 + 9] = {0x86, 9, 0, 0x01 /* ReadWrite */};
+	for (int i = 0; i < 4; i++) {
+		d[4 + i] = (uint8_t)(base >> (8 * i));
+		d[8 + i] = (uint8_t)(len >> (8 * i));
+	}
+	aml_bytes(a, d, sizeof(d));
+}
+
+void aml_res_edge_interrupt(struct aml *a, uint32_t gsi)
+{
+	/* flags: consumer (bit 0), edge (bit 1), active high, exclusive; one interrupt */
+	uint8_t d[3 + 6] = {0x89, 6, 0, 0x03, 1};
+	for (int i = 0; i < 4; i++)
+		d[5 + i] = (uint8_t)(gsi >> (8 * i));
+	aml_bytes(a, d, sizeof(d));
+}
+
 /* Large address space descriptors (§6.4.3.5): a bridge's window it produces for its children,
  * with fixed minimum and maximum. */
 #define ADDR_PRODUCER_FIXED 0x0c

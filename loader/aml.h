@@ -60,6 +60,9 @@ void aml_bytes(struct aml *a, const void *p, size_t n);
  * the template. */
 void aml_res_io(struct aml *a, uint16_t base, uint8_t len);
 void aml_res_irq(struct aml *a, unsigned irq); /* IRQNoFlags: edge, active high */
+void aml_res_mem32_fixed(struct aml *a, uint32_t base, uint32_t len);
+/* Interrupt(ResourceConsumer, Edge, ActiveHigh, Exclusive) { gsi } */
+void aml_res_edge_interrupt(struct aml *a, uint32_t gsi);
 void aml_res_bus_numbers(struct aml *a, uint16_t min, uint16_t max);
 void aml_res_io_window(struct aml *a, uint16_t min, uint16_t max);
 void aml_res_mem32_window(struct aml *a, uint32_t min, uint32_t max);

@@ -64,6 +64,14 @@ static void i8042_irq(void *opaque, bool level)
 
 static void i8042_reset_request(void *opaque)
 {
+	log_debug("guest reset through the i8042 (reboot=k)");
+	vm_request_reset(opaque);
+}
+
+/* reboot=pci, and reboot=acpi through the FADT's RESET_REG. */
+static void reset_control_request(void *opaque)
+{
+	log_debug("guest reset through the reset control register (0xCF9)");
 	vm_request_reset(opaque);
 }
 
@@ -131,8 +139,8 @@ static void reset_virtio(void *dev)
 }
 
 /* Puts a virtio device on the chosen transport and registers its reset. MMIO devices are also
- * announced on the guest's command line: without firmware tables that is how a kernel finds
- * them. */
+ * announced on the guest's command line, for kernels without ACPI (kvmm-kernel); with ACPI the
+ * DSDT lists them too, for kernels without VIRTIO_MMIO_CMDLINE_DEVICES (Debian's). */
 static int attach_virtio(struct vm *vm, struct virtio_dev *vd)
 {
 	if (vm->transport == VM_TRANSPORT_PCI) {
@@ -178,7 +186,7 @@ static int create_devices(struct vm *vm)
 	    boot_timer_register(&vm->boot_timer, &vm->pio) ||
 	    pci_bus_init(&vm->pci, &vm->pio, &vm->mmio))
 		return -1;
-	pci_bus_set_reset(&vm->pci, i8042_reset_request, vm);
+	pci_bus_set_reset(&vm->pci, reset_control_request, vm);
 	if (vm->acpi) {
 		acpi_pm_init(&vm->acpi_pm, &vm_acpi_pm_ops, vm);
 		add_device(vm, "acpi-pm", reset_acpi_pm, &vm->acpi_pm);
@@ -187,6 +195,8 @@ static int create_devices(struct vm *vm)
 	}
 	return 0;
 }
+
+_Static_assert(ACPI_MAX_MMIO >= VIRTIO_MMIO_MAX, "the DSDT describes every virtio-mmio device");
 
 /* What the ACPI tables describe: vCPUs, RAM's top (the 64-bit PCI window lies above) and the
  * PCI slots in use. */
@@ -201,6 +211,12 @@ static int write_acpi(struct vm *vm)
 	for (unsigned slot = 1; slot < PCI_MAX_DEVICES; slot++)
 		if (vm->pci.slots[slot])
 			ac.pci_slots |= 1u << slot;
+	/* Where attach_virtio put them. */
+	ac.nmmio = vm->nmmio;
+	for (int i = 0; i < vm->nmmio; i++) {
+		ac.mmio[i].base = VIRTIO_MMIO_BASE + (uint64_t)i * VIRTIO_MMIO_SIZE;
+		ac.mmio[i].gsi = virtio_mmio_gsi((unsigned)i);
+	}
 	return acpi_write(&vm->mem, &ac);
 }
 

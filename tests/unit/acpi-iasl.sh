@@ -24,7 +24,7 @@ for n in 1 2 64; do
 		fi
 	done
 	dsl=$dir/DSDT.dsl
-	for want in 'PNP0A03' 'PNP0501' 'PNP0303' 'PNP0B00' '_S5_' '_PRT' 'ACPI0007'; do
+	for want in 'PNP0A03' 'PNP0501' 'PNP0303' 'PNP0B00' '_S5_' '_PRT' 'ACPI0007' 'LNRO0005'; do
 		grep -q "$want" "$dsl" || { echo "FAIL: the DSDT ($n vCPUs) lacks $want"; exit 1; }
 	done
 	cpus=$(grep -c 'Device (C[0-9A-F]\{3\})' "$dsl")

@@ -410,10 +410,29 @@ START_TEST(test_dsdt_follows_config)
 	uint8_t slot1[5] = {0x0c, 0xff, 0xff, 0x01, 0x00}, slot3[5] = {0x0c, 0xff, 0xff, 0x03, 0x00};
 	ck_assert(contains(d, len, slot1, 5));
 	ck_assert(!contains(d, len, slot3, 5));
+	ck_assert(!contains(d, len, "LNRO0005", 8));
 	walk(&T, 2);
 	len = (size_t)rd(T.dsdt + 4, 4);
 	ck_assert(contains(T.dsdt, len, "C001", 4));
 	ck_assert(!contains(T.dsdt, len, "C002", 4));
+	/* virtio-mmio: each device's window and interrupt */
+	struct acpi_config cfg = {.ncpus = 1, .nmmio = 2};
+	cfg.mmio[0].base = 0xfeb00000;
+	cfg.mmio[0].gsi = 5;
+	cfg.mmio[1].base = 0xfeb01000;
+	cfg.mmio[1].gsi = 6;
+	T.len = acpi_build(T.buf, CAP, BASE, &cfg);
+	ck_assert_uint_gt(T.len, 0);
+	d = T.buf + (rd(T.buf + (rd(T.buf + 24, 8) - BASE) + 36, 8) - BASE); /* XSDT[0]: FADT */
+	d = T.buf + (rd(d + 140, 8) - BASE);
+	len = (size_t)rd(d + 4, 4);
+	ck_assert(contains(d, len, "LNRO0005", 8));
+	uint8_t win1[12] = {0x86, 9, 0, 1, 0x00, 0x10, 0xb0, 0xfe, 0x00, 0x10, 0x00, 0x00};
+	uint8_t irq6[9] = {0x89, 6, 0, 0x03, 1, 6, 0, 0, 0};
+	ck_assert(contains(d, len, win1, sizeof(win1)));
+	ck_assert(contains(d, len, irq6, sizeof(irq6)));
+	cfg.nmmio = ACPI_MAX_MMIO + 1;
+	ck_assert_uint_eq(acpi_build(T.buf, CAP, BASE, &cfg), 0);
 }
 END_TEST
 
@@ -580,7 +599,11 @@ END_TEST
 
 static int dump(const char *dir, int ncpus)
 {
-	struct acpi_config cfg = {.ncpus = ncpus, .ram_top = 4 * GiB, .pci_slots = 0xe};
+	struct acpi_config cfg = {.ncpus = ncpus, .ram_top = 4 * GiB, .pci_slots = 0xe, .nmmio = 2};
+	cfg.mmio[0].base = 0xfeb00000;
+	cfg.mmio[0].gsi = 5;
+	cfg.mmio[1].base = 0xfeb01000;
+	cfg.mmio[1].gsi = 6;
 	size_t len = acpi_build(T.buf, CAP, BASE, &cfg);
 	if (!len)
 		return fprintf(stderr, "acpi_build failed\n"), 1;

@@ -211,10 +211,14 @@ START_TEST(test_cmdline)
 	virtio_mmio_cmdline(buf, sizeof(buf), VIRTIO_MMIO_BASE + VIRTIO_MMIO_SIZE,
 			    virtio_mmio_gsi(1));
 	ck_assert_str_eq(buf, "virtio_mmio.device=4K@0xfeb01000:6 ");
-	/* Lines no legacy device uses: not the PIT, keyboard, cascade, COM1, RTC or mouse. */
+	/* Lines no legacy device uses: not the PIT, keyboard, cascade, COM1, RTC, mouse or the
+	 * ACPI SCI; and no two devices share one. */
 	for (unsigned n = 0; n < VIRTIO_MMIO_MAX; n++) {
 		unsigned g = virtio_mmio_gsi(n);
-		ck_assert(g != 0 && g != 1 && g != 2 && g != 4 && g != 8 && g != 12 && g < 16);
+		ck_assert(g != 0 && g != 1 && g != 2 && g != 4 && g != 8 && g != 9 && g != 12 &&
+			  g < 16);
+		for (unsigned m = 0; m < n; m++)
+			ck_assert_uint_ne(virtio_mmio_gsi(m), g);
 	}
 }
 END_TEST
