@@ -30,9 +30,9 @@
 #define ACPI_PM1_PWRBTN (1u << 8)
 #define ACPI_PM1_WAK	(1u << 15)
 /* PM1 control bits. */
-#define ACPI_PM1_SCI_EN	     (1u << 0)
-#define ACPI_PM1_SLP_TYP(v)  (((v) >> 10) & 7)
-#define ACPI_PM1_SLP_EN	     (1u << 13)
+#define ACPI_PM1_SCI_EN	    (1u << 0)
+#define ACPI_PM1_SLP_TYP(v) (((v) >> 10) & 7)
+#define ACPI_PM1_SLP_EN	    (1u << 13)
 
 struct acpi_pm_ops {
 	void (*set_sci)(void *opaque, bool level);

@@ -12,6 +12,8 @@
 # guest off when the button is pressed (kvmm's `powerdown`).
 # Network: lo and eth0 up; `kvmm.ip=ADDR/PREFIX` on the command line gives eth0 that address and
 # `kvmm.gw=ADDR` a default route.
+# With root=DEVICE on the command line an initramfs mounts DEVICE (rw with `rw`) and switches to
+# its /sbin/init instead.
 # --modules copies the named modules (and what modinfo says they depend on) from a
 # /lib/modules/<version> tree and /init loads them in dependency order.
 set -euo pipefail
@@ -86,6 +88,23 @@ arg() {
 	sed -n -e "s/^\(.* \)\{0,1\}kvmm\.$1=\"\([^\"]*\)\".*/\2/p" \
 		-e "t" -e "s/^\(.* \)\{0,1\}kvmm\.$1=\([^ ]*\).*/\2/p" /proc/cmdline
 }
+# An initramfs told root=DEVICE (the distro kernel booting a disk such as images/kvmm-images
+# debian): mount it and hand over to its /sbin/init, as Debian's own initramfs would.
+rootdev=$(sed -n 's/^\(.* \)\{0,1\}root=\([^ ]*\).*/\2/p' /proc/cmdline)
+if [ -e /etc/kvmm-initramfs ] && [ -n "$rootdev" ]; then
+	mode=ro
+	case " $(cat /proc/cmdline) " in *" rw "*) mode=rw ;; esac
+	i=0
+	while [ ! -b "$rootdev" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	mkdir -p /newroot
+	if mount -o "$mode" "$rootdev" /newroot; then
+		umount /dev/pts
+		mount --move /dev /newroot/dev
+		umount /proc /sys
+		exec switch_root /newroot /sbin/init
+	fi
+	echo "kvmm-guest: cannot mount root=$rootdev; staying in the initramfs"
+fi
 if [ -e /sys/class/net/lo ]; then ip link set lo up; fi
 if [ -e /sys/class/net/eth0 ]; then
 	ip link set eth0 up
@@ -147,6 +166,7 @@ if [ -n "$ext4" ]; then
 	mkfs.ext4 -q -F -L kvmm-root -E root_owner=0:0 -d "$root" "$out.tmp" ||
 		die "mkfs.ext4 -d failed for $out"
 else
+	touch "$root/etc/kvmm-initramfs" # root= then means a disk to switch to
 	(cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --owner 0:0 --quiet) >"$out.tmp"
 fi
 mv "$out.tmp" "$out"

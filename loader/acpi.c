@@ -75,11 +75,11 @@ struct acpi_fadt {
 _Static_assert(sizeof(struct acpi_fadt) == 276, "FADT revision 6 is 276 bytes");
 
 /* FADT flags and IA-PC boot architecture flags. */
-#define FADT_WBINVD	  (1u << 0)
-#define FADT_PROC_C1	  (1u << 2)
-#define FADT_SLP_BUTTON	  (1u << 5) /* no fixed-feature sleep button; the power button is */
-#define FADT_TMR_VAL_EXT  (1u << 8)
-#define FADT_RESET_REG_SUP (1u << 10)
+#define FADT_WBINVD	    (1u << 0)
+#define FADT_PROC_C1	    (1u << 2)
+#define FADT_SLP_BUTTON	    (1u << 5) /* no fixed-feature sleep button; the power button is */
+#define FADT_TMR_VAL_EXT    (1u << 8)
+#define FADT_RESET_REG_SUP  (1u << 10)
 #define BOOT_LEGACY_DEVICES (1u << 0)
 #define BOOT_8042	    (1u << 1)
 #define BOOT_NO_VGA	    (1u << 2)
@@ -177,9 +177,8 @@ static void seal(struct acpi_table_header *h)
 
 static struct acpi_gas io_gas(uint16_t port, unsigned len)
 {
-	return (struct acpi_gas){.space_id = GAS_SYSTEM_IO,
-				 .bit_width = (uint8_t)(8 * len),
-				 .address = port};
+	return (struct acpi_gas){
+	    .space_id = GAS_SYSTEM_IO, .bit_width = (uint8_t)(8 * len), .address = port};
 }
 
 static void crs_io_irq(struct aml *a, uint16_t port, uint8_t len, unsigned irq)
@@ -340,7 +339,8 @@ static bool put_madt(struct layout *l, const struct acpi_config *cfg, uint64_t *
 		memcpy(p, &e, sizeof(e));
 		p += sizeof(e);
 	}
-	struct madt_ioapic io = {1, sizeof(io), mptable_ioapic_id(cfg->ncpus), 0, MP_IOAPIC_ADDR, 0};
+	struct madt_ioapic io = {1, sizeof(io),	    mptable_ioapic_id(cfg->ncpus),
+				 0, MP_IOAPIC_ADDR, 0};
 	memcpy(p, &io, sizeof(io));
 	p += sizeof(io);
 	/* KVM wires ISA IRQ n to IOAPIC pin n, the PIT's IRQ0 included (not pin 2 as on PCs),
@@ -363,9 +363,9 @@ static bool put_fadt(struct layout *l, uint64_t facs, uint64_t dsdt, uint64_t *g
 	if (!f)
 		return false;
 	header(&f->h, "FACP", sizeof(*f), 6);
-	f->firmware_ctrl = (uint32_t)facs;
-	f->dsdt = (uint32_t)dsdt;
+	/* The FACS only in the 64-bit field: ACPICA installs it once for each field that is set. */
 	f->x_firmware_ctrl = facs;
+	f->dsdt = (uint32_t)dsdt;
 	f->x_dsdt = dsdt;
 	f->sci_int = ACPI_SCI_IRQ;
 	/* No SMI_CMD: always in ACPI mode, nothing to hand over from a firmware. */
@@ -383,8 +383,8 @@ static bool put_fadt(struct layout *l, uint64_t facs, uint64_t dsdt, uint64_t *g
 	f->p_lvl3_lat = 1001;
 	f->century = RTC_CENTURY;
 	f->iapc_boot_arch = BOOT_LEGACY_DEVICES | BOOT_8042 | BOOT_NO_VGA;
-	f->flags = FADT_WBINVD | FADT_PROC_C1 | FADT_SLP_BUTTON | FADT_TMR_VAL_EXT |
-		   FADT_RESET_REG_SUP;
+	f->flags =
+	    FADT_WBINVD | FADT_PROC_C1 | FADT_SLP_BUTTON | FADT_TMR_VAL_EXT | FADT_RESET_REG_SUP;
 	f->reset_reg = io_gas(ACPI_RESET_PORT, 1);
 	f->reset_reg.access_size = GAS_BYTE;
 	f->reset_value = ACPI_RESET_VALUE;

@@ -22,7 +22,7 @@ struct acpi_config {
 	int ncpus;
 	uint64_t ram_top;   /* one past the highest RAM byte: the 64-bit PCI window starts above */
 	uint32_t pci_slots; /* bit n: a device in PCI slot n, whose INTA# _PRT routes */
-	int nmmio;	    /* virtio-mmio devices (LNRO0005), each a 4 KiB window and an edge IRQ */
+	int nmmio; /* virtio-mmio devices (LNRO0005), each a 4 KiB window and an edge IRQ */
 	struct {
 		uint64_t base;
 		unsigned gsi;

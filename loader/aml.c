@@ -332,8 +332,9 @@ void aml_return(struct aml *a)
 void aml_res_io(struct aml *a, uint16_t base, uint8_t len)
 {
 	/* IO(Decode16, base, base, 1, len) */
-	uint8_t d[8] = {0x47, 0x01, (uint8_t)base, (uint8_t)(base >> 8),
-			(uint8_t)base, (uint8_t)(base >> 8), 0x01, len};
+	uint8_t d[8] = {
+	    0x47, 0x01, (uint8_t)base, (uint8_t)(base >> 8), (uint8_t)base, (uint8_t)(base >> 8),
+	    0x01, len};
 	aml_bytes(a, d, sizeof(d));
 }
 
@@ -371,8 +372,8 @@ static void address(struct aml *a, uint8_t tag, uint8_t type, uint8_t tflags, un
 		    uint64_t min, uint64_t max)
 {
 	uint16_t len = (uint16_t)(3 + 5 * width);
-	uint8_t head[6] = {tag, (uint8_t)len, (uint8_t)(len >> 8), type, ADDR_PRODUCER_FIXED,
-			   tflags};
+	uint8_t head[6] = {tag,	 (uint8_t)len,	      (uint8_t)(len >> 8),
+			   type, ADDR_PRODUCER_FIXED, tflags};
 	aml_bytes(a, head, sizeof(head));
 	le(a, 0, width);	     /* granularity */
 	le(a, min, width);	     /* minimum */

@@ -13,7 +13,7 @@
 struct aml {
 	uint8_t *buf;
 	size_t len, cap;
-	size_t open[AML_MAX_DEPTH]; /* where each open construct's contents start */
+	size_t open[AML_MAX_DEPTH];    /* where each open construct's contents start */
 	unsigned count[AML_MAX_DEPTH]; /* elements so far, for packages */
 	uint8_t kind[AML_MAX_DEPTH];
 	int depth;
