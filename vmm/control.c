@@ -107,7 +107,8 @@ static int cmd_powerdown(struct control *ctl, struct json_object *req, struct co
 		return -1;
 	int enabled = vm_power_button(ctl->vm);
 	if (enabled < 0) {
-		snprintf(err, errlen, "powerdown: the VM has no ACPI (--no-acpi), so no power button");
+		snprintf(err, errlen,
+			 "powerdown: the VM has no ACPI (--no-acpi), so no power button");
 		return -1;
 	}
 	struct lc_event ev;
