@@ -6,8 +6,8 @@
 #include "unit.h"
 #include "vmm/lifecycle.h"
 
-static const enum lc_op all_ops[] = {LC_PAUSE,	      LC_RESUME,	 LC_RESET, LC_QUIT,
-				     LC_GUEST_REBOOT, LC_GUEST_SHUTDOWN, LC_FAIL};
+static const enum lc_op all_ops[] = {LC_PAUSE,	   LC_RESUME,	    LC_RESET,	       LC_QUIT,
+				     LC_POWERDOWN, LC_GUEST_REBOOT, LC_GUEST_SHUTDOWN, LC_FAIL};
 #define NOPS (sizeof(all_ops) / sizeof(all_ops[0]))
 
 static struct lifecycle running(void)
@@ -80,22 +80,23 @@ END_TEST
  * nothing, each refusal naming the state. */
 START_TEST(test_every_op_from_every_state)
 {
-	struct lifecycle states[4];
+	struct lifecycle states[5];
 	states[0] = running();
 	states[1] = after(LC_PAUSE);
 	states[2] = after(LC_QUIT);
 	states[3] = running();
 	states[3].state = VIR_DOMAIN_CRASHED;
 	states[3].reason = VIR_DOMAIN_CRASHED_PANICKED;
-	for (int s = 0; s < 4; s++) {
+	states[4] = after(LC_POWERDOWN);
+	for (int s = 0; s < 5; s++) {
 		for (size_t o = 0; o < NOPS; o++) {
 			char err[128] = "";
 			bool ok = lifecycle_allowed(&states[s], all_ops[o], err, sizeof(err));
 			bool want;
-			if (s >= 2)
+			if (s == 2 || s == 3)
 				want = false;
-			else if (all_ops[o] == LC_PAUSE)
-				want = s == 0;
+			else if (all_ops[o] == LC_PAUSE || all_ops[o] == LC_POWERDOWN)
+				want = s == 0 || s == 4;
 			else if (all_ops[o] == LC_RESUME)
 				want = s == 1;
 			else
@@ -152,10 +153,39 @@ START_TEST(test_stops)
 }
 END_TEST
 
+START_TEST(test_powerdown)
+{
+	struct lc_event ev;
+	struct lifecycle lc = running();
+	lifecycle_apply(&lc, LC_POWERDOWN, &ev);
+	expect_status(&lc, "in shutdown (user)");
+	ck_assert_str_eq(ev.name, "powerdown");
+	ck_assert_str_eq(ev.detail, "user");
+	ck_assert(!lifecycle_is_over(&lc));
+	lifecycle_apply(&lc, LC_GUEST_SHUTDOWN, &ev);
+	expect_status(&lc, "shut off (shutdown)");
+	ck_assert_str_eq(ev.name, "stopped");
+	/* A guest that reboots instead, or a reset, runs again. */
+	lc = after(LC_POWERDOWN);
+	lifecycle_apply(&lc, LC_GUEST_REBOOT, &ev);
+	expect_status(&lc, "running (booted)");
+	lc = after(LC_POWERDOWN);
+	lifecycle_apply(&lc, LC_RESET, &ev);
+	expect_status(&lc, "running (booted)");
+	/* Paused: refused, with the state named. */
+	lc = after(LC_PAUSE);
+	char err[128];
+	ck_assert(!lifecycle_allowed(&lc, LC_POWERDOWN, err, sizeof(err)));
+	ck_assert_str_eq(err, "powerdown: the VM is paused (user): resume it first");
+}
+END_TEST
+
 START_TEST(test_virsh_words)
 {
 	ck_assert_str_eq(lifecycle_state_name(VIR_DOMAIN_SHUTOFF), "shut off");
 	ck_assert_str_eq(lifecycle_state_name(VIR_DOMAIN_SHUTDOWN), "in shutdown");
+	ck_assert_str_eq(lifecycle_reason_name(VIR_DOMAIN_SHUTDOWN, VIR_DOMAIN_SHUTDOWN_USER),
+			 "user");
 	ck_assert_str_eq(lifecycle_state_name((virDomainState)99), "unknown");
 	ck_assert_str_eq(lifecycle_reason_name(VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_IOERROR),
 			 "I/O error");
@@ -176,6 +206,7 @@ int main(void)
 	tcase_add_test(tc, test_every_op_from_every_state);
 	tcase_add_test(tc, test_reset_keeps_pause_and_reboots_announce);
 	tcase_add_test(tc, test_stops);
+	tcase_add_test(tc, test_powerdown);
 	tcase_add_test(tc, test_virsh_words);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
