@@ -138,6 +138,12 @@ static void reset_virtio(void *dev)
 	virtio_dev_reset(dev);
 }
 
+/* Where virtio-mmio device n sits: one page each from VIRTIO_MMIO_BASE. */
+static uint64_t mmio_base(int n)
+{
+	return VIRTIO_MMIO_BASE + (uint64_t)n * VIRTIO_MMIO_SIZE;
+}
+
 /* Puts a virtio device on the chosen transport and registers its reset. MMIO devices are also
  * announced on the guest's command line, for kernels without ACPI (kvmm-kernel); with ACPI the
  * DSDT lists them too, for kernels without VIRTIO_MMIO_CMDLINE_DEVICES (Debian's). */
@@ -152,7 +158,7 @@ static int attach_virtio(struct vm *vm, struct virtio_dev *vd)
 				  VIRTIO_MMIO_MAX, vd->name);
 			return -1;
 		}
-		uint64_t base = VIRTIO_MMIO_BASE + vm->nmmio * VIRTIO_MMIO_SIZE;
+		uint64_t base = mmio_base(vm->nmmio);
 		unsigned gsi = virtio_mmio_gsi((unsigned)vm->nmmio);
 		if (virtio_mmio_attach(vd, &vm->kvm, &vm->mmio, base, gsi) < 0)
 			return -1;
@@ -211,10 +217,9 @@ static int write_acpi(struct vm *vm)
 	for (unsigned slot = 1; slot < PCI_MAX_DEVICES; slot++)
 		if (vm->pci.slots[slot])
 			ac.pci_slots |= 1u << slot;
-	/* Where attach_virtio put them. */
 	ac.nmmio = vm->nmmio;
 	for (int i = 0; i < vm->nmmio; i++) {
-		ac.mmio[i].base = VIRTIO_MMIO_BASE + (uint64_t)i * VIRTIO_MMIO_SIZE;
+		ac.mmio[i].base = mmio_base(i);
 		ac.mmio[i].gsi = virtio_mmio_gsi((unsigned)i);
 	}
 	return acpi_write(&vm->mem, &ac);

@@ -48,6 +48,24 @@ if [ "${KVMM_ACPI_INNER:-}" = 1 ]; then
 		[ "$rc" -eq "$want" ] || fail "$name: kvmm exited $rc, expected $want"
 	}
 	fact() { tr -d '\r' <"$WORK/$1.log" | sed -n "s/^KVMM-$2 //p" | head -n 1; }
+	# wait_console LOG REGEX SECONDS: until the console shows REGEX; false if kvmm ends first.
+	wait_console() {
+		local i
+		for ((i = 0; i < $3 * 5; i++)); do
+			tr -d '\r' <"$1" | grep -q "$2" && return 0
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.2
+		done
+		tr -d '\r' <"$1" | grep -q "$2"
+	}
+	# wait_exit SECONDS WHAT: kvmm's exit status in rc once it ends, within SECONDS of WHAT.
+	wait_exit() {
+		local i
+		for ((i = 0; i < $1 * 10; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -0 "$pid" 2>/dev/null && fail "kvmm still runs $1 s after $2"
+		rc=0
+		wait "$pid" || rc=$?
+	}
 	check_common() {
 		local name=$1 cpus=$2 virtio=$3
 		[ "$(fact "$name" CPUS)" = "$cpus" ] || fail "$name: $(fact "$name" CPUS) CPUs, expected $cpus"
@@ -100,12 +118,7 @@ if [ "${KVMM_ACPI_INNER:-}" = 1 ]; then
 			</dev/null >"$WORK/powerdown.log" 2>&1 &
 		pid=$!
 		trap 'kill $pid 2>/dev/null || true' EXIT
-		for _ in $(seq 750); do
-			tr -d '\r' <"$WORK/powerdown.log" | grep -q '^KVMM-READY' && break
-			kill -0 $pid 2>/dev/null || break
-			sleep 0.2
-		done
-		tr -d '\r' <"$WORK/powerdown.log" | grep -q '^KVMM-READY' || {
+		wait_console "$WORK/powerdown.log" '^KVMM-READY' 150 || {
 			cat "$WORK/powerdown.log"
 			fail "the guest never got ready"
 		}
@@ -115,10 +128,7 @@ if [ "${KVMM_ACPI_INNER:-}" = 1 ]; then
 		out=$("$KVMM" ctl --sock "$SOCK" powerdown) || fail "powerdown failed: $out"
 		echo "acpi: powerdown said: $out"
 		grep -q '^in shutdown (user)' <<<"$out" || fail "powerdown: state '$out', expected in shutdown (user)"
-		rc=0
-		for _ in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
-		kill -0 $pid 2>/dev/null && fail "kvmm still runs 10 s after powerdown"
-		wait $pid || rc=$?
+		wait_exit 10 powerdown
 		ms=$(($(now_ms) - t0))
 		trap - EXIT
 		tr -d '\r' <"$WORK/powerdown.log" | grep -a 'KVMM-\|kvmm:' | sed 's/^/powerdown: /'
@@ -146,12 +156,7 @@ if [ "${KVMM_ACPI_INNER:-}" = 1 ]; then
 			--cmdline "root=/dev/vda rw panic=-1" </dev/null >"$LOG" 2>&1 &
 		pid=$!
 		trap 'kill $pid 2>/dev/null || true; tail -n 80 "$LOG"' EXIT
-		for _ in $(seq 1500); do
-			tr -d '\r' <"$LOG" | grep -q 'login: *$' && break
-			kill -0 $pid 2>/dev/null || break
-			sleep 0.2
-		done
-		tr -d '\r' <"$LOG" | grep -q 'login: *$' || fail "no login prompt within 300 s"
+		wait_console "$LOG" 'login: *$' 300 || fail "no login prompt within 300 s"
 		boot_ms=$(($(now_ms) - t0))
 		tr -d '\r' <"$LOG" | grep -a 'login:' | tail -n 1
 		# Let the boot settle (logind must be up to take the key); then press the button.
@@ -159,10 +164,7 @@ if [ "${KVMM_ACPI_INNER:-}" = 1 ]; then
 		t1=$(now_ms)
 		out=$("$KVMM" ctl --sock "$SOCK" powerdown) || fail "powerdown failed: $out"
 		echo "debian: powerdown said: $out"
-		for _ in $(seq 600); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
-		kill -0 $pid 2>/dev/null && fail "kvmm still runs 60 s after powerdown"
-		rc=0
-		wait $pid || rc=$?
+		wait_exit 60 powerdown
 		down_ms=$(($(now_ms) - t1))
 		trap - EXIT
 		echo "--- the guest's console from the button on:"
@@ -180,10 +182,9 @@ fi
 # ---- outside: the guest's initramfs, then the harness
 if [ "$MODE" = debian ]; then
 	mkdir -p "$WORK"
-	image() { "$TOP/images/kvmm-images" "$1" | sed -n "s/^$2=//p"; }
-	img=$(image debian debian) && [ -r "$img" ] || fail "images/kvmm-images debian failed"
-	KERNEL=$(image distro distro_kernel) INITRD=$(image distro distro_initramfs)
-	[ -r "$KERNEL" ] && [ -r "$INITRD" ] || fail "images/kvmm-images distro failed"
+	img=$(image debian debian)
+	KERNEL=$(image distro_kernel distro)
+	INITRD=$(image distro_initramfs distro)
 	# The test boots a copy: the cached image stays as built.
 	cp --sparse=always "$img" "$WORK/debian.img"
 	start=$(now_ms)

@@ -16,16 +16,6 @@
 source "$(dirname "$0")/lib.sh"
 KVMM=${1:?usage: images-boot.sh KVMM WORKDIR kvmm-kernel|disk|distro|net|net-mmio} WORK=${2:?} MODE=${3:?}
 mkdir -p "$WORK"
-IMAGES=$TOP/images/kvmm-images
-
-# image NAME SUBCOMMAND: the path kvmm-images prints for NAME.
-image() {
-	local out path
-	out=$("$IMAGES" "$2") || fail "images/kvmm-images $2 failed"
-	path=$(sed -n "s/^$1=//p" <<<"$out")
-	[ -r "$path" ] || fail "images/kvmm-images $2 gave no readable $1 ('$path')"
-	echo "$path"
-}
 
 nonce=$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
 # No double quotes in it: the kernel command line quotes kvmm.run="..." with them.

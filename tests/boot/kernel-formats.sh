@@ -14,15 +14,6 @@ KVMM=${1:?usage: kernel-formats.sh KVMM WORKDIR fixed|distro|initramfs} WORK=${2
 rm -rf "$WORK"
 mkdir -p "$WORK"
 WORK=$(realpath "$WORK") KVMM=$(realpath "$KVMM")
-IMAGES=$TOP/images/kvmm-images
-
-image() {
-	local out path
-	out=$("$IMAGES" "$2") || fail "images/kvmm-images $2 failed"
-	path=$(sed -n "s/^$1=//p" <<<"$out")
-	[ -r "$path" ] || fail "images/kvmm-images $2 gave no readable $1 ('$path')"
-	echo "$path"
-}
 
 # No double quotes: kvmm.run="..." holds it.
 facts="echo KVMM-FACTS cpus=\$(grep -c ^processor /proc/cpuinfo)"

@@ -22,6 +22,16 @@ distro_kernel() {
 	[ -r "$KERNEL" ] || fail "no kernel at '$KERNEL'"
 }
 
+# image NAME SUBCOMMAND: the path `images/kvmm-images SUBCOMMAND` prints for NAME (it builds and
+# caches the artifact on the first call).
+image() {
+	local out path
+	out=$("$TOP/images/kvmm-images" "$2") || fail "images/kvmm-images $2 failed"
+	path=$(sed -n "s/^$1=//p" <<<"$out")
+	[ -r "$path" ] || fail "images/kvmm-images $2 gave no readable $1 ('$path')"
+	echo "$path"
+}
+
 # test_initramfs OUT SCRIPT_TEXT: an initramfs whose init runs SCRIPT_TEXT.
 test_initramfs() {
 	local out=$1 text=$2 script
