@@ -1,6 +1,7 @@
 #include "bzimage.h"
 
 #include <asm/bootparam.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,13 +62,27 @@ int bzimage_parse(const uint8_t *image, size_t len, struct bzimage *bz, char *er
 	if (bz->pref_address < BOOT_KERNEL_ADDR)
 		bz->pref_address = BOOT_KERNEL_ADDR;
 	/* Before 2.10 the kernel does not say; decompression needs a few times its size. */
-	if (bz->init_size == 0)
+	if (bz->init_size == 0) {
+		if (bz->kernel_size > UINT32_MAX / 4) {
+			snprintf(err, errlen,
+				 "a protocol %u.%02u kernel of %zu bytes would need over 4 GiB to "
+				 "decompress",
+				 h.version >> 8, h.version & 0xff, bz->kernel_size);
+			return -1;
+		}
 		bz->init_size = (uint32_t)(bz->kernel_size * 4);
+	}
 	/* A relocatable kernel runs from pref_address, or from the load address rounded up to its
 	 * alignment when that is higher; our load address is always the lower one. */
 	uint64_t aligned = align_up(BOOT_KERNEL_ADDR, h.kernel_alignment);
 	if (aligned > bz->pref_address)
 		bz->pref_address = aligned;
+	/* The area the kernel runs in while it boots must not wrap around the address space. */
+	if (bz->pref_address > UINT64_MAX - bz->init_size) {
+		snprintf(err, errlen, "pref_address 0x%llx + init_size 0x%x wraps around",
+			 (unsigned long long)bz->pref_address, bz->init_size);
+		return -1;
+	}
 	return 0;
 }
 

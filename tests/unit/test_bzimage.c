@@ -221,6 +221,40 @@ START_TEST(test_parse_not_relocatable)
 }
 END_TEST
 
+/* A crafted pref_address near 2^64: pref_address + init_size must not wrap into a small end. */
+START_TEST(test_parse_run_area_wraps)
+{
+	put64(0x258, 0xfffffffffff00000ULL);
+	put32(0x260, 0x00200000);
+	expect_reject(img, img_len);
+	ck_assert_msg(strstr(err, "wraps"), "reason: %s", err);
+	put64(0x258, UINT64_MAX - INIT_SIZE); /* the last that does not wrap parses */
+	ck_assert_int_eq(bzimage_parse(img, img_len, &bz, err, sizeof(err)), 0);
+}
+END_TEST
+
+/* Before 2.10 init_size is kernel_size * 4; for a kernel over 1 GiB that does not fit the 32-bit
+ * field, and truncating it would leave too little room. The file is sparse: only its header
+ * page is ever touched. */
+START_TEST(test_parse_pre_2_10_huge)
+{
+	size_t len = (1ULL << 30) + (64ULL << 20);
+	uint8_t *big = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ck_assert_ptr_ne(big, MAP_FAILED);
+	memcpy(big, img, 0x1000);
+	big[0x206] = 0x08; /* protocol 2.08: no init_size */
+	err[0] = '\0';
+	ck_assert_int_eq(bzimage_parse(big, len, &bz, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "4 GiB"), "reason: %s", err);
+	munmap(big, len);
+	/* The same header on a small kernel parses, with 4 times its size as init_size. */
+	img[0x206] = 0x08;
+	ck_assert_int_eq(bzimage_parse(img, img_len, &bz, err, sizeof(err)), 0);
+	ck_assert_uint_eq(bz.init_size, 4 * KERNEL_LEN);
+}
+END_TEST
+
 START_TEST(test_parse_not_loaded_high)
 {
 	img[0x211] = 0x80; /* CAN_USE_HEAP, but not LOADED_HIGH */
@@ -397,6 +431,8 @@ static Suite *bzimage_suite(void)
 	tcase_add_test(tc, test_parse_old_protocol);
 	tcase_add_test(tc, test_parse_not_relocatable);
 	tcase_add_test(tc, test_parse_not_loaded_high);
+	tcase_add_test(tc, test_parse_run_area_wraps);
+	tcase_add_test(tc, test_parse_pre_2_10_huge);
 	tcase_add_test(tc, test_check_cmdline);
 	tcase_add_test(tc, test_place_initrd);
 	tcase_add_test(tc, test_place_initrd_no_fit);
