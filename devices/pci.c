@@ -96,12 +96,16 @@ static void update_bars(struct pci_bus *pci, struct pci_device *dev)
 		if (want && !bar->mapped) {
 			/* A guest that places a BAR over another claim gets a device that does not
 			 * answer there, as on real hardware with a decode conflict. */
-			if (bus_register(bus, addr, bar->size, bar->ops, bar->opaque, dev->name) ==
-			    0) {
+			char why[256];
+			if (bus_claim(bus, addr, bar->size, bar->ops, bar->opaque, dev->name, why,
+				      sizeof(why)) == 0) {
 				bar->addr = addr;
 				bar->mapped = true;
 				if (dev->bar_moved)
 					dev->bar_moved(dev, n, addr, true);
+			} else {
+				log_warn_limited(&pci->bar_log, "%s: BAR %d not decoded: %s",
+						 dev->name, n, why);
 			}
 		}
 	}

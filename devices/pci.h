@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "vmm/bus.h"
+#include "vmm/log.h"
 
 #define PCI_CONFIG_ADDRESS 0xcf8
 #define PCI_CONFIG_DATA	   0xcfc
@@ -84,6 +85,7 @@ struct pci_bus {
 	uint8_t reset_control;
 	void (*reset_request)(void *opaque);
 	void *reset_opaque;
+	struct log_limit bar_log; /* BARs a guest places over other claims */
 	struct pci_device *slots[PCI_MAX_DEVICES];
 	struct pci_device host_bridge;
 	struct bus *pio, *mmio;

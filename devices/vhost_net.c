@@ -96,13 +96,14 @@ int vhost_net_start(struct vhost_net *vh, const struct guest_mem *mem, const str
 {
 	uint64_t f = features;
 	if (ioctl(vh->fd, VHOST_SET_FEATURES, &f) < 0) {
-		log_error("vhost-net: VHOST_SET_FEATURES 0x%llx: %s", (unsigned long long)f,
-			  strerror(errno));
+		log_warn_limited(&vh->log, "vhost-net: VHOST_SET_FEATURES 0x%llx: %s",
+				 (unsigned long long)f, strerror(errno));
 		return -1;
 	}
 	for (unsigned q = 0; q < VHOST_NET_QUEUES; q++) {
 		if (vring_setup(vh, mem, q, &vqs[q], base[q], kick_fd[q], call_fd[q]) < 0) {
-			log_error("vhost-net: queue %u setup: %s", q, strerror(errno));
+			log_warn_limited(&vh->log, "vhost-net: queue %u setup: %s", q,
+					 strerror(errno));
 			return -1;
 		}
 	}
@@ -110,8 +111,8 @@ int vhost_net_start(struct vhost_net *vh, const struct guest_mem *mem, const str
 	for (unsigned q = 0; q < VHOST_NET_QUEUES; q++) {
 		struct vhost_vring_file backend = {.index = q, .fd = tap_fd};
 		if (ioctl(vh->fd, VHOST_NET_SET_BACKEND, &backend) < 0) {
-			log_error("vhost-net: attaching the TAP to queue %u: %s", q,
-				  strerror(errno));
+			log_warn_limited(&vh->log, "vhost-net: attaching the TAP to queue %u: %s",
+					 q, strerror(errno));
 			vhost_net_stop(vh);
 			return -1;
 		}
@@ -124,7 +125,8 @@ void vhost_net_set_call(struct vhost_net *vh, const int *call_fd)
 	for (unsigned q = 0; q < VHOST_NET_QUEUES; q++) {
 		struct vhost_vring_file call = {.index = q, .fd = call_fd[q]};
 		if (ioctl(vh->fd, VHOST_SET_VRING_CALL, &call) < 0)
-			log_warn("vhost-net: queue %u interrupt eventfd: %s", q, strerror(errno));
+			log_warn_limited(&vh->log, "vhost-net: queue %u interrupt eventfd: %s", q,
+					 strerror(errno));
 	}
 }
 
@@ -138,7 +140,8 @@ void vhost_net_stop(struct vhost_net *vh)
 		/* Detaching the backend flushes the worker; reading the base stops the ring. */
 		if (ioctl(vh->fd, VHOST_NET_SET_BACKEND, &backend) < 0 ||
 		    ioctl(vh->fd, VHOST_GET_VRING_BASE, &state) < 0)
-			log_warn("vhost-net: stopping queue %u: %s", q, strerror(errno));
+			log_warn_limited(&vh->log, "vhost-net: stopping queue %u: %s", q,
+					 strerror(errno));
 	}
 	vh->running = false;
 }
@@ -148,8 +151,9 @@ int vhost_net_set_backend(struct vhost_net *vh, int tap_fd)
 	for (unsigned q = 0; q < VHOST_NET_QUEUES && vh->running; q++) {
 		struct vhost_vring_file backend = {.index = q, .fd = tap_fd};
 		if (ioctl(vh->fd, VHOST_NET_SET_BACKEND, &backend) < 0) {
-			log_error("vhost-net: %s the TAP on queue %u: %s",
-				  tap_fd < 0 ? "detaching" : "attaching", q, strerror(errno));
+			log_warn_limited(&vh->log, "vhost-net: %s the TAP on queue %u: %s",
+					 tap_fd < 0 ? "detaching" : "attaching", q,
+					 strerror(errno));
 			return -1;
 		}
 	}

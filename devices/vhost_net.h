@@ -9,6 +9,7 @@
 
 #include "devices/virtq.h"
 #include "vmm/guest_mem.h"
+#include "vmm/log.h"
 
 #define VHOST_NET_QUEUES 2
 
@@ -17,6 +18,7 @@ struct vhost_net {
 	int call_fd[VHOST_NET_QUEUES];
 	uint64_t features; /* what the kernel's vhost-net supports */
 	bool running;
+	struct log_limit log; /* what fails when the guest's driver starts or stops it */
 };
 
 /* Opens /dev/vhost-net, becomes its owner and gives it the guest's memory map. Returns 0, or -1

@@ -33,7 +33,8 @@ void virtio_needs_reset(struct virtio_dev *vd)
 {
 	if (vd->status & VIRTIO_STATUS_NEEDS_RESET)
 		return;
-	log_warn("%s: malformed virtqueue from the guest; device needs reset", vd->name);
+	log_warn_limited(&vd->malformed_log,
+			 "%s: malformed virtqueue from the guest; device needs reset", vd->name);
 	vd->status |= VIRTIO_STATUS_NEEDS_RESET;
 	vd->config_generation++;
 	raise_interrupt(vd, VIRTIO_ISR_CONFIG, 0);
@@ -85,6 +86,11 @@ void virtio_write_status(struct virtio_dev *vd, uint8_t status)
 		virtio_reset_locked(vd);
 		return;
 	}
+	/* A driver must not clear a status bit (virtio 1.2 §2.1.2) other than by resetting:
+	 * taking back FEATURES_OK would let features change under the queues and backend the
+	 * device set up for the old ones. NEEDS_RESET is the device's, whatever is written. */
+	if (vd->status & (uint8_t)~status & (uint8_t)~VIRTIO_STATUS_NEEDS_RESET)
+		return;
 	/* FEATURES_OK sticks only for a subset of what we offer that includes VERSION_1: kvmm
 	 * has no legacy interface. */
 	if ((status & VIRTIO_STATUS_FEATURES_OK) && !(vd->status & VIRTIO_STATUS_FEATURES_OK)) {

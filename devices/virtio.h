@@ -12,6 +12,7 @@
 #include "devices/virtq.h"
 #include "vmm/guest_mem.h"
 #include "vmm/io_thread.h"
+#include "vmm/log.h"
 
 #define VIRTIO_MAX_QUEUES 8
 
@@ -96,6 +97,7 @@ struct virtio_dev {
 	 * runs ops->queue_notify. */
 	int kick_fd[VIRTIO_MAX_QUEUES];
 	struct virtio_kick kick[VIRTIO_MAX_QUEUES];
+	struct log_limit malformed_log; /* a guest can break its rings after every reset */
 };
 
 /* Sets up the core and registers its kicks with the I/O thread; a transport attaches next.

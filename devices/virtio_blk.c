@@ -180,7 +180,8 @@ static bool blk_submit(struct virtio_blk *blk)
 	}
 	if (!io_uring_sq_ready(&blk->ring))
 		return true;
-	log_error("virtio-blk: io_uring_submit: %s", r < 0 ? strerror(-r) : "nothing taken");
+	log_warn_limited(&blk->log, "virtio-blk: io_uring_submit: %s",
+			 r < 0 ? strerror(-r) : "nothing taken");
 	return false;
 }
 
@@ -354,7 +355,8 @@ static void blk_reset(void *dev)
 		/* Submits what may still sit in the ring, then waits. */
 		int r = io_uring_submit_and_wait(&blk->ring, 1);
 		if (r < 0 && r != -EINTR) {
-			log_error("virtio-blk: waiting for I/O at reset: %s", strerror(-r));
+			log_warn_limited(&blk->log, "virtio-blk: waiting for I/O at reset: %s",
+					 strerror(-r));
 			break;
 		}
 		struct io_uring_cqe *cqe;

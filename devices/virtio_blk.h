@@ -38,6 +38,7 @@ struct virtio_blk {
 	struct virtio_dev vd;
 	const char *path;	       /* as given; the caller keeps it */
 	struct virtio_blk_stats stats; /* under vd.lock */
+	struct log_limit log;	       /* I/O failures the guest's requests run into */
 	int fd;
 	bool ro;
 	uint64_t capacity; /* 512-byte sectors */

@@ -236,7 +236,8 @@ static void tap_set_offloads(struct virtio_net *net, uint64_t features)
 			flags |= TUN_F_TSO6;
 	}
 	if (ioctl(net->tap_fd, TUNSETOFFLOAD, flags) < 0)
-		log_warn("virtio-net: TUNSETOFFLOAD 0x%x: %s", flags, strerror(errno));
+		log_warn_limited(&net->log, "virtio-net: TUNSETOFFLOAD 0x%x: %s", flags,
+				 strerror(errno));
 }
 
 /* vhost signals a queue's MSI-X irqfd itself when there is one; otherwise (INTx, virtio-mmio)
@@ -273,7 +274,8 @@ static void start_vhost(struct virtio_net *net, struct virtio_dev *vd)
 	if (net->vhost.running)
 		return; /* DRIVER_OK cleared and set again without a reset */
 	if (!vd->vqs[RXQ].ready || !vd->vqs[TXQ].ready) {
-		log_warn("virtio-net: driver started without both queues; vhost stays off");
+		log_warn_limited(&net->log,
+				 "virtio-net: driver started without both queues; vhost stays off");
 		return;
 	}
 	/* Buffers held for a packet are still the driver's: vhost takes them again from the
@@ -290,7 +292,7 @@ static void start_vhost(struct virtio_net *net, struct virtio_dev *vd)
 	vhost_call_fds(net, vd, call);
 	if (vhost_net_start(&net->vhost, vd->mem, vd->vqs, base, kick, call,
 			    vd->driver_features & NET_VHOST_FEATURES, net->tap_fd) < 0) {
-		log_warn("virtio-net: carrying on without vhost");
+		log_warn_limited(&net->log, "virtio-net: carrying on without vhost");
 		route_to_vhost(net, false);
 	}
 }

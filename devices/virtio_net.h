@@ -32,6 +32,7 @@ struct virtio_net {
 	bool use_vhost;
 	struct vhost_net vhost;
 	struct virtio_kick vhost_call[VHOST_NET_QUEUES];
+	struct log_limit log; /* warnings the guest's driver can cause again and again */
 };
 
 /* tap: interface name; mac: 6 bytes, or NULL for one derived from the name; vhost: use the

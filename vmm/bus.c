@@ -41,14 +41,12 @@ static uint64_t range_last(const struct bus_range *r)
 	return r->base + r->len - 1;
 }
 
-int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_ops *ops, void *dev,
-		 const char *name)
+int bus_claim(struct bus *bus, uint64_t base, uint64_t len, const struct bus_ops *ops, void *dev,
+	      const char *name, char *why, size_t whylen)
 {
-	if (len == 0 || base + len - 1 < base) {
-		log_error("%s: %s claims an empty or wrapping range at 0x%llx", bus->name, name,
-			  (unsigned long long)base);
-		return -1;
-	}
+	if (len == 0 || base + len - 1 < base)
+		return err_set(why, whylen, "%s: %s claims an empty or wrapping range at 0x%llx",
+			       bus->name, name, (unsigned long long)base);
 	int ret = -1;
 	pthread_rwlock_wrlock(&bus->lock);
 	int i = bus_find(bus, base);
@@ -57,9 +55,10 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_
 	for (int j = i < 0 ? 0 : i; j < bus->nranges && j <= i + 1; j++) {
 		const struct bus_range *r = &bus->ranges[j];
 		if (base <= range_last(r) && r->base <= last) {
-			log_error("%s: %s [0x%llx-0x%llx] overlaps %s [0x%llx-0x%llx]", bus->name,
-				  name, (unsigned long long)base, (unsigned long long)last, r->name,
-				  (unsigned long long)r->base, (unsigned long long)range_last(r));
+			err_set(why, whylen, "%s: %s [0x%llx-0x%llx] overlaps %s [0x%llx-0x%llx]",
+				bus->name, name, (unsigned long long)base, (unsigned long long)last,
+				r->name, (unsigned long long)r->base,
+				(unsigned long long)range_last(r));
 			goto out;
 		}
 	}
@@ -67,7 +66,7 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_
 		int cap = bus->cap ? bus->cap * 2 : 16;
 		struct bus_range *n = realloc(bus->ranges, (size_t)cap * sizeof(*n));
 		if (!n) {
-			log_error("%s: out of memory registering %s", bus->name, name);
+			err_set(why, whylen, "%s: out of memory registering %s", bus->name, name);
 			goto out;
 		}
 		bus->ranges = n;
@@ -82,6 +81,17 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_
 out:
 	pthread_rwlock_unlock(&bus->lock);
 	return ret;
+}
+
+int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_ops *ops, void *dev,
+		 const char *name)
+{
+	char why[256];
+	if (bus_claim(bus, base, len, ops, dev, name, why, sizeof(why)) < 0) {
+		log_error("%s", why);
+		return -1;
+	}
+	return 0;
 }
 
 int bus_unregister(struct bus *bus, uint64_t base)

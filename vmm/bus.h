@@ -50,6 +50,10 @@ void bus_destroy(struct bus *bus);
 /* Returns 0, or -1 after printing which claim it overlaps (or on a zero/wrapping range). */
 int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_ops *ops, void *dev,
 		 const char *name);
+/* The same without logging: why it failed goes to why (whylen bytes), for claims a guest
+ * makes (a BAR it places), whose failures the caller rate-limits. */
+int bus_claim(struct bus *bus, uint64_t base, uint64_t len, const struct bus_ops *ops, void *dev,
+	      const char *name, char *why, size_t whylen);
 int bus_unregister(struct bus *bus, uint64_t base);
 
 /* Returns true when a device handled it. An unclaimed read fills data with 0xff. */

@@ -1,8 +1,10 @@
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 int log_verbosity;
@@ -67,4 +69,47 @@ int err_set(char *err, size_t errlen, const char *fmt, ...)
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 	return -1;
+}
+
+bool log_limit_pass(struct log_limit *l, uint64_t now_ns, unsigned long long *held)
+{
+	const uint64_t window = (uint64_t)LOG_LIMIT_WINDOW_S * 1000000000ULL;
+	if (l->window_start == 0 || now_ns - l->window_start >= window) {
+		l->window_start = now_ns ? now_ns : 1;
+		l->used = 0;
+	}
+	if (l->used >= LOG_LIMIT_BURST) {
+		l->held++;
+		return false;
+	}
+	l->used++;
+	*held = l->held;
+	l->held = 0;
+	return true;
+}
+
+static pthread_mutex_t limit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void log_warn_limited(struct log_limit *l, const char *fmt, ...)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	unsigned long long held = 0;
+	pthread_mutex_lock(&limit_lock);
+	bool pass =
+	    log_limit_pass(l, (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec, &held);
+	pthread_mutex_unlock(&limit_lock);
+	if (!pass)
+		return;
+	char msg[900];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (held)
+		log_warn("%s (%llu more like it held back)", msg, held);
+	else if (l->used == LOG_LIMIT_BURST)
+		log_warn("%s (more like it are held back for up to %d s)", msg, LOG_LIMIT_WINDOW_S);
+	else
+		log_warn("%s", msg);
 }

@@ -2,11 +2,15 @@
  * a driver walks it: identification, feature negotiation, queue setup, status, interrupt
  * acknowledgement, configuration space, and what a driver may no longer change. No KVM: the
  * device has no transport interrupt hooked up, so only the registers are exercised. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "devices/virtio_mmio.h"
 #include "fake_virtio.h"
 #include "unit.h"
+#include "vmm/log.h"
 
 static struct guest_mem mem;
 static struct io_thread io;
@@ -169,6 +173,66 @@ START_TEST(test_ring_outside_ram_needs_reset)
 }
 END_TEST
 
+/* virtio 1.2 §2.1.2: the driver must not clear a status bit; a write that would (other than 0,
+ * the reset) is ignored, so features cannot be renegotiated under what the device latched. */
+START_TEST(test_status_bits_cannot_be_cleared)
+{
+	wr(0x024, 1);
+	wr(0x020, 1); /* VERSION_1 */
+	wr(0x070, 1 | 2 | 8);
+	ck_assert_uint_eq(rd(0x070), 1 | 2 | 8);
+	wr(0x070, 1 | 2); /* FEATURES_OK cleared: ignored */
+	ck_assert_uint_eq(rd(0x070), 1 | 2 | 8);
+	wr(0x024, 0);
+	wr(0x020, 1U << 3); /* still frozen */
+	ck_assert_uint_eq(vd.driver_features, 1ULL << 32);
+	wr(0x070, 1 | 2 | 8 | 4);
+	ck_assert_uint_eq(started, 1);
+	wr(0x070, 1 | 2 | 8); /* DRIVER_OK cleared: ignored, the device keeps running */
+	ck_assert_uint_eq(rd(0x070), 1 | 2 | 8 | 4);
+	wr(0x070, 0x80 | 1 | 2 | 8 | 4); /* FAILED may be added */
+	ck_assert_uint_eq(rd(0x070), 0x80 | 1 | 2 | 8 | 4);
+	wr(0x070, 0); /* reset clears everything */
+	ck_assert_uint_eq(rd(0x070), 0);
+}
+END_TEST
+
+/* A guest that breaks its ring after every reset cannot flood the host's log: the warning is
+ * rate-limited. stderr goes to a file while the guest misbehaves 50 times. */
+START_TEST(test_malformed_warning_is_rate_limited)
+{
+	char path[] = "/tmp/kvmm-test-log.XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	unlink(path);
+	fflush(stderr);
+	int saved = dup(STDERR_FILENO);
+	dup2(fd, STDERR_FILENO);
+	for (int i = 0; i < 50; i++) {
+		wr(0x070, 0);
+		wr(0x030, 0);
+		wr(0x038, 16);
+		wr(0x080, 0x7fff0000); /* past 1 MiB of RAM */
+		wr(0x090, 0x2000);
+		wr(0x0a0, 0x3000);
+		wr(0x044, 1);
+		ck_assert(rd(0x070) & 0x40);
+	}
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	char buf[8192];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	ck_assert_int_ge(n, 0);
+	buf[n] = 0;
+	int lines = 0;
+	for (char *p = buf; (p = strstr(p, "malformed")); p++)
+		lines++;
+	ck_assert_int_ge(lines, 1);
+	ck_assert_int_le(lines, LOG_LIMIT_BURST);
+}
+END_TEST
+
 START_TEST(test_interrupt_ack_and_reset)
 {
 	vd.isr = 3;
@@ -234,6 +298,8 @@ int main(void)
 	tcase_add_test(tc, test_driver_ok_needs_features_ok);
 	tcase_add_test(tc, test_queue_setup);
 	tcase_add_test(tc, test_ring_outside_ram_needs_reset);
+	tcase_add_test(tc, test_status_bits_cannot_be_cleared);
+	tcase_add_test(tc, test_malformed_warning_is_rate_limited);
 	tcase_add_test(tc, test_interrupt_ack_and_reset);
 	tcase_add_test(tc, test_config_space);
 	tcase_add_test(tc, test_cmdline);
