@@ -126,17 +126,25 @@ static bool rx_deliver(struct virtio_net *net)
 		net->held_bytes += net->held[net->nheld].write_len;
 		net->nheld++;
 	}
-	/* num_buffers in the header tells the driver how many buffers the packet spans. */
-	le_put(&net->rx_pkt[10], (uint64_t)net->nheld, 2);
+	/* Only the buffers this packet fills: after a dropped packet more may be held, and those
+	 * wait for the next one. num_buffers tells the driver how many the packet spans. */
+	int used = 0;
+	size_t room = 0;
+	while (room < net->rx_len)
+		room += net->held[used++].write_len;
+	le_put(&net->rx_pkt[10], (uint64_t)used, 2);
 	size_t off = 0;
-	for (int i = 0; i < net->nheld; i++) {
+	for (int i = 0; i < used; i++) {
 		struct virtq_chain *c = &net->held[i];
 		size_t n = net->rx_len - off < c->write_len ? net->rx_len - off : c->write_len;
 		n = virtq_chain_write(vq, c, 0, net->rx_pkt + off, n);
 		virtq_push(vq, c->head, (uint32_t)n);
 		off += n;
 	}
-	rx_forget(net);
+	memmove(net->held, net->held + used, (size_t)(net->nheld - used) * sizeof(*net->held));
+	net->nheld -= used;
+	net->held_bytes -= room;
+	net->rx_len = 0;
 	return true;
 }
 
