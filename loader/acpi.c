@@ -191,11 +191,12 @@ static void crs_io_irq(struct aml *a, uint16_t port, uint8_t len, unsigned irq)
 	aml_close(a);
 }
 
-/* The 64-bit PCI window: from above RAM (at least 4 GiB), 1 GiB aligned, 64 GiB long, below the
- * 40-bit physical address space every x86-64 CPU KVM runs on has. */
+/* The 64-bit PCI window: from above RAM (at least 4 GiB), 1 GiB aligned, 64 GiB long, below
+ * 2^39, the smallest physical address width of current x86-64 CPUs (some Intel client parts);
+ * with more RAM than leaves room for it there is no 64-bit window and BARs go below 4 GiB. */
 #define WIN64_ALIGN (1ULL << 30)
 #define WIN64_SIZE  (64ULL << 30)
-#define WIN64_LIMIT (1ULL << 40)
+#define WIN64_LIMIT (1ULL << 39)
 
 static void pci_root_bridge(struct aml *a, const struct acpi_config *cfg)
 {

@@ -111,9 +111,14 @@ static int cmd_powerdown(struct control *ctl, struct json_object *req, struct co
 			 "powerdown: the VM has no ACPI (--no-acpi), so no power button");
 		return -1;
 	}
-	struct lc_event ev;
-	lifecycle_apply(&ctl->lc, LC_POWERDOWN, &ev);
-	announce(ctl, &ev);
+	/* A guest that has not enabled its button (acpi=off, no button driver yet) will not act on
+	 * the press (ACPICA clears a latched one when its handler arrives): the VM is not shutting
+	 * down, and the reply says why. */
+	if (enabled) {
+		struct lc_event ev;
+		lifecycle_apply(&ctl->lc, LC_POWERDOWN, &ev);
+		announce(ctl, &ev);
+	}
 	status_locked(ctl, result);
 	put(result, "button_enabled", json_object_new_boolean(enabled));
 	return 0;
@@ -125,7 +130,7 @@ static void print_powerdown(struct json_object *r, FILE *out)
 	fprintf(out, "%s\n", get_string(r, "status"));
 	if (json_object_object_get_ex(r, "button_enabled", &en) && !json_object_get_boolean(en))
 		fprintf(out, "(the guest has not enabled its power button: no ACPI button driver "
-			     "yet, or acpi=off; it may not react)\n");
+			     "yet, or acpi=off; it will not react)\n");
 }
 
 static int quit_vm(struct vm *vm)
