@@ -164,8 +164,9 @@ void lifecycle_apply(struct lifecycle *lc, enum lc_op op, struct lc_event *ev)
 		*ev = (struct lc_event){"suspended", "paused"};
 		break;
 	case LC_RESUME:
-		lc->state = VIR_DOMAIN_RUNNING;
-		lc->reason = VIR_DOMAIN_RUNNING_UNPAUSED;
+		lc->state = lc->shutdown_pending ? VIR_DOMAIN_SHUTDOWN : VIR_DOMAIN_RUNNING;
+		lc->reason =
+		    lc->shutdown_pending ? VIR_DOMAIN_SHUTDOWN_USER : VIR_DOMAIN_RUNNING_UNPAUSED;
 		*ev = (struct lc_event){"resumed", "unpaused"};
 		break;
 	case LC_RESET:
@@ -173,16 +174,19 @@ void lifecycle_apply(struct lifecycle *lc, enum lc_op op, struct lc_event *ev)
 		 * a running one (or one shutting down) boots again: running (booted). */
 		if (lc->state != VIR_DOMAIN_PAUSED)
 			*lc = (struct lifecycle){VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED};
+		lc->shutdown_pending = false; /* the new boot knows of no button */
 		*ev = (struct lc_event){"reset", "user"};
 		break;
 	case LC_GUEST_REBOOT:
 		if (lc->state != VIR_DOMAIN_PAUSED)
 			*lc = (struct lifecycle){VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED};
+		lc->shutdown_pending = false;
 		*ev = (struct lc_event){"reboot", "guest"};
 		break;
 	case LC_POWERDOWN:
 		lc->state = VIR_DOMAIN_SHUTDOWN;
 		lc->reason = VIR_DOMAIN_SHUTDOWN_USER;
+		lc->shutdown_pending = true;
 		*ev = (struct lc_event){"powerdown", "user"};
 		break;
 	case LC_QUIT:

@@ -21,7 +21,8 @@ enum lc_op {
 
 struct lifecycle {
 	virDomainState state;
-	int reason; /* the virDomain<State>Reason enum of state */
+	int reason;	       /* the virDomain<State>Reason enum of state */
+	bool shutdown_pending; /* powerdown pressed: a pause and resume come back in shutdown */
 };
 
 /* An announcement: libvirt's event type and detail, and our names for them. */

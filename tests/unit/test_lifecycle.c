@@ -172,6 +172,25 @@ START_TEST(test_powerdown)
 	lc = after(LC_POWERDOWN);
 	lifecycle_apply(&lc, LC_RESET, &ev);
 	expect_status(&lc, "running (booted)");
+	/* Paused while shutting down: a resume comes back in shutdown, not plain running. */
+	lc = after(LC_POWERDOWN);
+	lifecycle_apply(&lc, LC_PAUSE, &ev);
+	expect_status(&lc, "paused (user)");
+	lifecycle_apply(&lc, LC_RESUME, &ev);
+	expect_status(&lc, "in shutdown (user)");
+	ck_assert_str_eq(ev.name, "resumed");
+	/* ... until a reset: then a pause and resume is plain running again. */
+	lifecycle_apply(&lc, LC_RESET, &ev);
+	lifecycle_apply(&lc, LC_PAUSE, &ev);
+	lifecycle_apply(&lc, LC_RESUME, &ev);
+	expect_status(&lc, "running (unpaused)");
+	/* A reset while paused in shutdown: the pending shutdown goes with the old boot. */
+	lc = after(LC_POWERDOWN);
+	lifecycle_apply(&lc, LC_PAUSE, &ev);
+	lifecycle_apply(&lc, LC_RESET, &ev);
+	expect_status(&lc, "paused (user)");
+	lifecycle_apply(&lc, LC_RESUME, &ev);
+	expect_status(&lc, "running (unpaused)");
 	/* Paused: refused, with the state named. */
 	lc = after(LC_PAUSE);
 	char err[128];
