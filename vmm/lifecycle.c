@@ -110,8 +110,7 @@ bool lifecycle_is_over(const struct lifecycle *lc)
 
 void lifecycle_init(struct lifecycle *lc, struct lc_event *ev)
 {
-	lc->state = VIR_DOMAIN_RUNNING;
-	lc->reason = VIR_DOMAIN_RUNNING_BOOTED;
+	*lc = (struct lifecycle){VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED, false};
 	*ev = (struct lc_event){"started", "booted"};
 }
 
