@@ -2,13 +2,11 @@
  * a driver walks it: identification, feature negotiation, queue setup, status, interrupt
  * acknowledgement, configuration space, and what a driver may no longer change. No KVM: the
  * device has no transport interrupt hooked up, so only the registers are exercised. */
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "devices/virtio_mmio.h"
 #include "fake_virtio.h"
+#include "stderr_capture.h"
 #include "unit.h"
 #include "vmm/log.h"
 
@@ -201,13 +199,8 @@ END_TEST
  * rate-limited. stderr goes to a file while the guest misbehaves 50 times. */
 START_TEST(test_malformed_warning_is_rate_limited)
 {
-	char path[] = "/tmp/kvmm-test-log.XXXXXX";
-	int fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	unlink(path);
-	fflush(stderr);
-	int saved = dup(STDERR_FILENO);
-	dup2(fd, STDERR_FILENO);
+	struct stderr_capture cap;
+	stderr_capture_begin(&cap);
 	for (int i = 0; i < 50; i++) {
 		wr(0x070, 0);
 		wr(0x030, 0);
@@ -218,16 +211,7 @@ START_TEST(test_malformed_warning_is_rate_limited)
 		wr(0x044, 1);
 		ck_assert(rd(0x070) & 0x40);
 	}
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	char buf[8192];
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	close(fd);
-	ck_assert_int_ge(n, 0);
-	buf[n] = 0;
-	int lines = 0;
-	for (char *p = buf; (p = strstr(p, "malformed")); p++)
-		lines++;
+	int lines = stderr_capture_end(&cap, "malformed");
 	ck_assert_int_ge(lines, 1);
 	ck_assert_int_le(lines, LOG_LIMIT_BURST);
 }

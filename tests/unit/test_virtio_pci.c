@@ -3,14 +3,12 @@
  * interrupt paths. There is no VM here, so KVM's ioctls fail and no MSI-X vector ever binds
  * its irqfd: every MSI-X interrupt lands in the PBA, which makes pending state observable. */
 #include <poll.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <unistd.h>
 
 #include "devices/virtio_pci.h"
 #include "fake_virtio.h"
+#include "stderr_capture.h"
 #include "unit.h"
 #include "vmm/log.h"
 
@@ -305,26 +303,13 @@ START_TEST(test_bar_conflict_log_is_rate_limited)
 	ck_assert_int_eq(bus_register(&mmio, 0x40000000, 0x1000, NULL, NULL, "other"), 0);
 	cfg_wr(PCI_COMMAND, 0, 2);
 	cfg_wr(PCI_BASE_ADDRESS_0, 0x40000000, 4);
-	char path[] = "/tmp/kvmm-test-log.XXXXXX";
-	int fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	unlink(path);
-	int saved = dup(STDERR_FILENO);
-	dup2(fd, STDERR_FILENO);
+	struct stderr_capture cap;
+	stderr_capture_begin(&cap);
 	for (int i = 0; i < 50; i++) {
 		cfg_wr(PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
 		cfg_wr(PCI_COMMAND, 0, 2);
 	}
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	char buf[8192];
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	close(fd);
-	ck_assert_int_ge(n, 0);
-	buf[n] = 0;
-	int lines = 0;
-	for (char *p = buf; (p = strstr(p, "overlaps")); p++)
-		lines++;
+	int lines = stderr_capture_end(&cap, "overlaps");
 	ck_assert_int_ge(lines, 1);
 	ck_assert_int_le(lines, LOG_LIMIT_BURST);
 	ck_assert(!vp->pci.bars[0].mapped);
