@@ -72,6 +72,12 @@ void console_raw_leave(void)
 	raw_fd = -1;
 }
 
+void console_raw_restore(void)
+{
+	if (raw_fd >= 0)
+		tcsetattr(raw_fd, TCSANOW, &saved_termios);
+}
+
 /* Only async-signal-safe calls here: tcsetattr is one. */
 static void fatal_signal(int sig)
 {

@@ -32,6 +32,8 @@ size_t console_filter(struct console_escape *esc, const uint8_t *in, size_t n, u
 /* Puts fd's terminal in raw mode (if it is one) and arranges restore on every exit path, fatal
  * signals included. */
 void console_raw_enter(int fd);
+/* The saved mode back, leaving the rest to console_raw_leave; async-signal-safe. */
+void console_raw_restore(void);
 void console_raw_leave(void);
 /* For the monitor: on, the terminal as it was before kvmm (the base libedit edits on) but with
  * no signal or flow-control keys (Ctrl-C at the prompt must not end the VM); off, raw again. */

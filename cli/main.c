@@ -16,6 +16,8 @@
 #include "vmm/control.h"
 #include "vmm/control_sock.h"
 #include "vmm/log.h"
+#include "vmm/privilege.h"
+#include "vmm/seccomp.h"
 #include "vmm/timeline.h"
 #include "vmm/vm.h"
 
@@ -175,6 +177,19 @@ int main(int argc, char **argv)
 	static struct control_sock sock;
 	if (opts.api_sock && control_sock_open(&sock, opts.api_sock) < 0)
 		return EXIT_ERROR;
+	/* The time zone read now, while /etc/localtime is reachable: glibc loads it on the first
+	 * gmtime_r too (the RTC's), which would otherwise be an open on a filtered vCPU thread. */
+	tzset();
+	/* Every thread's filter compiled now, so a thread only installs one. */
+	if (seccomp_prepare((enum seccomp_mode)opts.seccomp) < 0) {
+		if (opts.api_sock)
+			control_sock_close(&sock);
+		return EXIT_ERROR;
+	}
+	if (opts.seccomp == SECCOMP_MODE_LOG)
+		log_warn("--seccomp log: calls outside a thread's list are allowed, and the kernel "
+			 "logs each (dmesg: type=1326 ... syscall=N)");
+	seccomp_set_fatal_hook(console_raw_restore);
 
 	/* SIGINT/TERM/HUP are taken by the console loop through a signalfd, so every thread,
 	 * including the vCPU threads created below, must have them blocked. */
@@ -215,13 +230,22 @@ int main(int argc, char **argv)
 			control_sock_close(&sock);
 		return EXIT_ERROR;
 	}
+	/* Everything privileged is open and no thread runs yet: credentials are per thread, so
+	 * the ones started below inherit the dropped ones. */
+	if ((opts.user || opts.chroot_dir) && privilege_drop(opts.user, opts.chroot_dir) < 0) {
+		vm_destroy(&vm);
+		if (opts.api_sock)
+			control_sock_close(&sock);
+		return EXIT_ERROR;
+	}
 	static struct control ctl;
 	control_init(&ctl, &vm, opts.no_reboot);
 
 	console_raw_enter(STDIN_FILENO);
 	int signo = 0;
 	/* Commands only once every vCPU runs: clients that connect earlier wait in the backlog. */
-	if (vm_start(&vm) == 0 && (!opts.api_sock || control_sock_start(&sock, &ctl) == 0)) {
+	if (vm_start(&vm) == 0 && (!opts.api_sock || control_sock_start(&sock, &ctl) == 0) &&
+	    seccomp_enter(SECCOMP_MAIN, "main") == 0) {
 		control_started(&ctl);
 		signo = console_loop(&vm, &ctl, STDIN_FILENO, (enum monitor_mode)opts.monitor);
 	} else {

@@ -10,6 +10,7 @@
 #include "cli/console.h"
 #include "loader/mptable.h"
 #include "vmm/log.h"
+#include "vmm/seccomp.h"
 
 int parse_size(const char *s, uint64_t *bytes)
 {
@@ -194,6 +195,9 @@ int parse_net(const char *arg, struct net_option *nic)
 
 enum {
 	OPT_KERNEL = 256,
+	OPT_SECCOMP,
+	OPT_USER,
+	OPT_CHROOT,
 	OPT_INITRD,
 	OPT_CMDLINE,
 	OPT_MEM,
@@ -239,6 +243,10 @@ static const struct option long_options[] = {
     {"kernel-boot", required_argument, NULL, OPT_KERNEL_BOOT},
     {"kernel-cache", required_argument, NULL, OPT_KERNEL_CACHE},
     {"boot-timeline", no_argument, NULL, OPT_BOOT_TIMELINE},
+    {"seccomp", required_argument, NULL, OPT_SECCOMP},
+    {"user", required_argument, NULL, OPT_USER},
+    {"runas", required_argument, NULL, OPT_USER},
+    {"chroot", required_argument, NULL, OPT_CHROOT},
     {"help", no_argument, NULL, OPT_HELP},
     {"h", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -358,6 +366,29 @@ int options_parse(struct options *opts, int argc, char **argv)
 		case OPT_BOOT_TIMELINE:
 			opts->boot_timeline = true;
 			break;
+		case OPT_SECCOMP: {
+			enum seccomp_mode m;
+			if (seccomp_parse_mode(optarg, &m) < 0) {
+				log_error("--seccomp '%s': must be on, log or off", optarg);
+				return -1;
+			}
+			opts->seccomp = (int)m;
+			break;
+		}
+		case OPT_USER:
+			if (!*optarg) {
+				log_error("--user '': needs a user name or number");
+				return -1;
+			}
+			opts->user = optarg;
+			break;
+		case OPT_CHROOT:
+			if (optarg[0] != '/') {
+				log_error("--chroot '%s': must be an absolute directory", optarg);
+				return -1;
+			}
+			opts->chroot_dir = optarg;
+			break;
 		case OPT_HELP:
 			opts->help = true;
 			break;
@@ -446,6 +477,13 @@ void options_usage(FILE *out)
 	    "  --no-acpi         no ACPI tables or power button: the guest finds its CPUs and\n"
 	    "                    interrupts through the MP table alone, and cannot power off\n"
 	    "  --kvm-device PATH KVM device, default " KVMM_DEFAULT_KVM "\n"
+	    "  --seccomp on|log|off\n"
+	    "                    each thread's system-call allow-list: a call outside it ends "
+	    "kvmm\n"
+	    "                    (on, default), is only logged by the kernel (log), or no filters\n"
+	    "  --user NAME       once /dev/kvm, disks, TAPs and the socket are open, run as NAME\n"
+	    "                    (its uid, gid and groups); --runas is the same\n"
+	    "  --chroot DIR      then, before --user, make DIR the root directory\n"
 	    "  -v, --verbose     report unhandled guest I/O and other debugging details\n"
 	    "  --help, --version\n"
 	    "\n"

@@ -47,6 +47,9 @@ struct options {
 	bool kernel_boot_classic; /* --kernel-boot classic */
 	const char *kernel_cache; /* --kernel-cache DIR or "off"; NULL: the default */
 	bool boot_timeline;	  /* --boot-timeline */
+	int seccomp;		  /* enum seccomp_mode (vmm/seccomp.h); default on (kill) */
+	const char *user;	  /* --user NAME: privileges dropped to it after set-up */
+	const char *chroot_dir;	  /* --chroot DIR, before --user */
 	int ndisks;
 	struct disk_option disks[KVMM_MAX_DISKS];
 	int nnics;

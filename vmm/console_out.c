@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "seccomp.h"
 #include "thread.h"
 
 /* Interrupts the writer's write() when the console has stopped taking output at exit. */
@@ -42,6 +43,8 @@ static void *writer_main(void *arg)
 	sigemptyset(&give_up);
 	sigaddset(&give_up, GIVE_UP_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &give_up, NULL);
+	if (seccomp_enter(SECCOMP_CONSOLE, "console") < 0)
+		kill(getpid(), SIGTERM); /* the console loop's clean exit */
 	pthread_mutex_lock(&co->lock);
 	for (;;) {
 		while ((!co->len || co->held) && !co->stopping)
@@ -95,8 +98,8 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-int console_out_init(struct console_out *co, int fd, size_t size, void (*room)(void *opaque),
-		     void *opaque)
+int console_out_prepare(struct console_out *co, int fd, size_t size, void (*room)(void *opaque),
+			void *opaque)
 {
 	memset(co, 0, sizeof(*co));
 	co->fd = fd;
@@ -114,6 +117,11 @@ int console_out_init(struct console_out *co, int fd, size_t size, void (*room)(v
 	struct sigaction sa = {.sa_handler = give_up_handler};
 	sigemptyset(&sa.sa_mask);
 	sigaction(GIVE_UP_SIGNAL, &sa, NULL);
+	return 0;
+}
+
+int console_out_start(struct console_out *co)
+{
 	int e = thread_start_unsignalled(&co->thread, writer_main, co);
 	if (e) {
 		log_error("console output thread: %s", strerror(e));
@@ -122,6 +130,14 @@ int console_out_init(struct console_out *co, int fd, size_t size, void (*room)(v
 	}
 	co->started = true;
 	return 0;
+}
+
+int console_out_init(struct console_out *co, int fd, size_t size, void (*room)(void *opaque),
+		     void *opaque)
+{
+	if (console_out_prepare(co, fd, size, room, opaque) < 0)
+		return -1;
+	return console_out_start(co);
 }
 
 size_t console_out_write(struct console_out *co, const void *data, size_t len)

@@ -31,8 +31,13 @@ struct console_out {
 	void *opaque;
 };
 
-/* Starts the writer thread on fd. room (optional) is called from it when space appears after a
- * write found the ring full. Returns 0, or -1 after printing why. */
+/* The ring alone, its writer not started yet: what is written stays in it until
+ * console_out_start. Returns 0, or -1 after printing why. */
+int console_out_prepare(struct console_out *co, int fd, size_t size, void (*room)(void *opaque),
+			void *opaque);
+int console_out_start(struct console_out *co);
+/* Both: starts the writer thread on fd. room (optional) is called from it when space appears after
+ * a write found the ring full. Returns 0, or -1 after printing why. */
 int console_out_init(struct console_out *co, int fd, size_t size, void (*room)(void *opaque),
 		     void *opaque);
 /* Copies what fits of data into the ring and returns how much that was; never blocks on the

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -15,6 +16,7 @@
 
 #include "control.h"
 #include "log.h"
+#include "seccomp.h"
 #include "thread.h"
 
 /* How long a stop waits for clients to take their last replies and events. */
@@ -303,6 +305,8 @@ static void *sock_main(void *arg)
 	struct control_sock *cs = arg;
 	struct timespec stop_at = {0};
 	bool stopping = false;
+	if (seccomp_enter(SECCOMP_CONTROL, "control") < 0)
+		kill(getpid(), SIGTERM); /* the console loop's clean exit */
 	for (;;) {
 		struct epoll_event evs[16];
 		int n = epoll_wait(cs->epoll_fd, evs, 16, stopping ? 50 : -1);

@@ -1,6 +1,7 @@
 #include "io_thread.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "seccomp.h"
 #include "thread.h"
 
 int io_thread_init(struct io_thread *io)
@@ -100,6 +102,8 @@ void io_thread_release(struct io_thread *io)
 static void *io_thread_main(void *arg)
 {
 	struct io_thread *io = arg;
+	if (seccomp_enter(SECCOMP_IO, "io") < 0)
+		kill(getpid(), SIGTERM); /* the console loop's clean exit */
 	for (;;) {
 		struct epoll_event evs[16];
 		int n = epoll_wait(io->epoll_fd, evs, 16, -1);

@@ -9,6 +9,14 @@
 
 int log_verbosity;
 
+/* -1: not asked yet. Asked once: isatty is an ioctl, which filtered threads may not make. */
+static int stderr_tty = -1;
+
+void log_probe_stderr(void)
+{
+	__atomic_store_n(&stderr_tty, isatty(STDERR_FILENO), __ATOMIC_RELAXED);
+}
+
 /* The terminal may be in raw mode while the guest runs, where "\n" does not return the carriage;
  * "\r\n" reads right in both modes. A single write(2) keeps lines from different threads whole. */
 static void log_line(const char *prefix, const char *fmt, va_list ap)
@@ -21,7 +29,9 @@ static void log_line(const char *prefix, const char *fmt, va_list ap)
 	if (m < 0)
 		return;
 	size_t len = strnlen(buf, sizeof(buf) - 3);
-	buf[len++] = isatty(STDERR_FILENO) ? '\r' : '\n';
+	if (__atomic_load_n(&stderr_tty, __ATOMIC_RELAXED) < 0)
+		log_probe_stderr();
+	buf[len++] = __atomic_load_n(&stderr_tty, __ATOMIC_RELAXED) ? '\r' : '\n';
 	if (buf[len - 1] == '\r')
 		buf[len++] = '\n';
 	ssize_t w = write(STDERR_FILENO, buf, len);

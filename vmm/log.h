@@ -8,6 +8,10 @@
 
 extern int log_verbosity;
 
+/* Whether stderr is a terminal (lines then end "\r\n"), asked now rather than at the first line,
+ * which may come from a thread whose seccomp filter allows no such ioctl. */
+void log_probe_stderr(void);
+
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A line the user asked for (--boot-timeline): no prefix beyond "kvmm: ". */
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

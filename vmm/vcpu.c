@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -11,6 +12,7 @@
 #include "cpuid.h"
 #include "loader/x86_boot.h"
 #include "log.h"
+#include "seccomp.h"
 #include "timeline.h"
 #include "vm.h"
 
@@ -342,6 +344,12 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	char label[16];
+	snprintf(label, sizeof(label), "vcpu %d", vcpu->id);
+	if (seccomp_enter(SECCOMP_VCPU, label) < 0) {
+		vm_request_stop(vcpu->vm, VM_STOP_ERROR);
+		return NULL;
+	}
 
 	while (vm_stop_reason(vcpu->vm) == VM_RUNNING) {
 		/* Held for a pause, a reset or a look at its registers: wait, do not spin. */

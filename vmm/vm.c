@@ -174,8 +174,10 @@ static int attach_virtio(struct vm *vm, struct virtio_dev *vd)
 static int create_devices(struct vm *vm)
 {
 	serial_init(&vm->serial, &console_serial_ops, vm);
-	if (console_out_init(&vm->console_out, vm->console_out_fd, CONSOLE_OUT_SIZE, console_room,
-			     vm) < 0)
+	/* Its writer starts with the other threads in vm_start: no thread runs before a
+	 * privilege drop (setuid applies to the threads that exist). */
+	if (console_out_prepare(&vm->console_out, vm->console_out_fd, CONSOLE_OUT_SIZE,
+				console_room, vm) < 0)
 		return -1;
 	i8042_init(&vm->i8042, &vm_i8042_ops, vm);
 	rtc_init(&vm->rtc);
@@ -383,7 +385,7 @@ fail:
 
 int vm_start(struct vm *vm)
 {
-	if (io_thread_start(&vm->io) < 0) {
+	if (console_out_start(&vm->console_out) < 0 || io_thread_start(&vm->io) < 0) {
 		vm_request_stop(vm, VM_STOP_ERROR);
 		return -1;
 	}
