@@ -173,6 +173,10 @@ int main(int argc, char **argv)
 		return log_error("out of memory"), EXIT_ERROR;
 	if (kernel_check_cmdline(&kimg, cmdline) < 0)
 		return EXIT_ERROR;
+	static struct privilege priv;
+	if ((opts.user || opts.chroot_dir) &&
+	    privilege_resolve(&priv, opts.user, opts.chroot_dir) < 0)
+		return EXIT_ERROR;
 	/* Before KVM too: a socket path in use is bad input like any other. */
 	static struct control_sock sock;
 	if (opts.api_sock && control_sock_open(&sock, opts.api_sock) < 0)
@@ -232,7 +236,7 @@ int main(int argc, char **argv)
 	}
 	/* Everything privileged is open and no thread runs yet: credentials are per thread, so
 	 * the ones started below inherit the dropped ones. */
-	if ((opts.user || opts.chroot_dir) && privilege_drop(opts.user, opts.chroot_dir) < 0) {
+	if ((opts.user || opts.chroot_dir) && privilege_apply(&priv) < 0) {
 		vm_destroy(&vm);
 		if (opts.api_sock)
 			control_sock_close(&sock);

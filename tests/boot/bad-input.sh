@@ -160,6 +160,12 @@ if [ -n "$kernel" ]; then
 	case_ "net unknown key" "queues=2" --kernel "$kernel" --net tap=kvmm0,queues=2
 	case_ "net bad vhost" "vhost=maybe" --kernel "$kernel" --net tap=kvmm0,vhost=maybe
 	case_ "no KVM device" "/no/such/kvm" --kernel "$kernel" --kvm-device /no/such/kvm
+	case_ "bad seccomp mode" "--seccomp 'maybe'" --kernel "$kernel" --seccomp maybe
+	case_ "unknown user" "no-such-user-kvmm" --kernel "$kernel" --user no-such-user-kvmm
+	case_ "user is root" "--user root" --kernel "$kernel" --user root
+	case_ "chroot relative" "--chroot 'empty'" --kernel "$kernel" --chroot empty
+	case_ "chroot missing" "/no/such/root" --kernel "$kernel" --chroot /no/such/root
+	case_ "chroot a file" "disk.img" --kernel "$kernel" --chroot "$WORK/disk.img"
 	case_ "api-sock in a missing directory" "/no/such/dir/api.sock" --kernel "$kernel" \
 		--api-sock /no/such/dir/api.sock
 	case_ "api-sock on a regular file" "regular-file" --kernel "$kernel" --api-sock regular-file
