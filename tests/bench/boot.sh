@@ -2,7 +2,8 @@
 # Boot-time numbers, not pass/fail: boot to init for the Debian kernel and for kvmm-kernel, each
 # with the same busybox initramfs, 512M and 2 vCPUs, by kvmm (kernel unpacked on the host, from
 # the cache; and the classic way, its decompressor in the guest) and by Debian's QEMU with
-# -M microvm, median of REPS (default 5), all in one outer guest; with kvmm's boot timeline.
+# -M microvm, median of REPS (default 5), all in one outer guest; with kvmm's boot timeline, and
+# the same direct boot with --seccomp off (what the per-thread filters cost).
 # The kernel cache is on the outer guest's tmpfs (/run), as on a local disk: its 9p shares are
 # slow to map.
 #   tests/bench/boot.sh KVMM [REPS]

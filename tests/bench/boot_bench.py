@@ -71,6 +71,8 @@ def main():
         runs = {
             "kvmm direct": [kvmm] + common,
             "kvmm classic": [kvmm] + common + ["--kernel-boot", "classic"],
+            # The same direct boot without the per-thread filters: what seccomp costs.
+            "kvmm no seccomp": [kvmm] + common + ["--seccomp", "off"],
             "qemu microvm": ["qemu-system-x86_64", "-M", "microvm,acpi=off", "-accel", "kvm",
                              "-cpu", "host", "-smp", "2", "-m", "512M", "-nodefaults",
                              "-no-user-config", "-display", "none", "-serial", "stdio",
@@ -88,11 +90,11 @@ def main():
                 lines[k].append(timeline(err))
         q = statistics.median(times["qemu microvm"])
         print(f"\n{name}: boot to init (launch -> init's first line), {reps} runs each")
-        print(f"| {'VMM':<13} | median s | min s | max s | / QEMU |")
+        print(f"| {'VMM':<15} | median s | min s | max s | / QEMU |")
         print("| --- | --- | --- | --- | --- |")
         for k, ts in times.items():
             m = statistics.median(ts)
-            print(f"| {k:<13} | {m:8.2f} | {min(ts):5.2f} | {max(ts):5.2f} | {m / q:6.2f} |")
+            print(f"| {k:<15} | {m:8.2f} | {min(ts):5.2f} | {max(ts):5.2f} | {m / q:6.2f} |")
         for k in ("kvmm direct", "kvmm classic"):
             steps = {}
             for tl in lines[k]:
@@ -107,6 +109,9 @@ def main():
                 if init:
                     goals.append(f"{name}: kvmm's time before the kernel's entry is "
                                  f"{100 * entry / init:.1f}% of its boot to init (goal < 5%)")
+        on, off = statistics.median(times["kvmm direct"]), statistics.median(times["kvmm no seccomp"])
+        goals.append(f"{name}: seccomp on / off, boot to init = {on / off:.3f} "
+                     f"({on - off:+.2f} s of {off:.2f} s)")
         if name == "debian":
             r = statistics.median(times["kvmm direct"]) / q
             goals.append(f"debian: kvmm direct / QEMU microvm boot to init = {r:.2f} "

@@ -108,6 +108,8 @@ START_TEST(test_lists_exclude_the_dangerous)
 	    SCMP_SYS(prctl),
 	};
 	for (int k = 0; k < SECCOMP_NTHREADS; k++) {
+		printf("seccomp: %-7s thread: %zu system calls, %zu ioctl requests\n",
+		       seccomp_thread_name(k), seccomp_allowed_count(k), seccomp_ioctl_count(k));
 		ck_assert_uint_gt(seccomp_allowed_count(k), 10);
 		ck_assert(seccomp_allows(k, SCMP_SYS(write)));
 		ck_assert(seccomp_allows(k, SCMP_SYS(futex)));
