@@ -2,7 +2,7 @@
 # Builds a busybox root for kvmm guests, without root privileges: an initramfs (newc cpio), or
 # with --ext4 an ext4 filesystem image (mkfs.ext4 -d, no loop device) to boot with root=/dev/vda.
 #
-#   images/initramfs.sh OUT [--ext4 SIZE_MB] [--script FILE] [--modules DIR MOD...]
+#   images/initramfs.sh OUT [--ext4 SIZE_MB] [--script FILE] [--file SRC DEST]... [--modules DIR MOD...]
 #
 # /init (also /sbin/init, for a disk root) mounts proc, sys, devtmpfs and devpts, loads the
 # modules, brings the network up when there is a NIC, prints "kvmm-guest: init", then runs, first
@@ -14,6 +14,7 @@
 # `kvmm.gw=ADDR` a default route.
 # With root=DEVICE on the command line an initramfs mounts DEVICE (rw with `rw`) and switches to
 # its /sbin/init instead.
+# --file SRC DEST (repeatable) copies SRC into the root at DEST (a test program, say).
 # --modules copies the named modules (and what modinfo says they depend on) from a
 # /lib/modules/<version> tree and /init loads them in dependency order.
 set -euo pipefail
@@ -27,6 +28,7 @@ ext4=""
 script=""
 moddir=""
 mods=()
+files=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--ext4)
@@ -35,6 +37,11 @@ while [ $# -gt 0 ]; do
 		shift 2
 		;;
 	--script) script=${2:?--script needs a file}; shift 2 ;;
+	--file)
+		[ -r "${2:?--file needs SRC DEST}" ] || die "--file $2: not readable"
+		files+=("$2" "${3:?--file needs SRC DEST}")
+		shift 3
+		;;
 	--modules) moddir=${2:?--modules needs a directory}; shift 2; mods=("$@"); break ;;
 	*) die "unknown argument '$1'" ;;
 	esac
@@ -51,6 +58,10 @@ root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,etc,root,lib/modules}
 cp "$busybox" "$root/bin/busybox"
+for ((i = 0; i < ${#files[@]}; i += 2)); do
+	mkdir -p "$root/$(dirname "${files[i + 1]}")"
+	cp "${files[i]}" "$root/${files[i + 1]}"
+done
 ln -s busybox "$root/bin/sh"
 
 # Modules, dependencies first: modinfo names what each needs.
