@@ -82,6 +82,34 @@ static bool in_range(const struct virtio_blk *blk, uint64_t sector, uint64_t len
 	return sector <= blk->capacity && len <= size - sector * SECTOR;
 }
 
+/* An io_uring operation's user_data: the request's slot and generation, so that a completion
+ * finishes only the use of the slot it was submitted for, never a later request on that head.
+ * A cancel's names no slot. */
+#define CANCEL_TAG UINT64_MAX
+
+static uint64_t req_tag(const struct virtio_blk *blk, const struct blk_req *req)
+{
+	return (uint64_t)req->gen << 32 | (uint64_t)(req - blk->reqs);
+}
+
+/* The request a completion belongs to, or NULL: a cancel's, or a use of its slot that is over
+ * (a NOP left where a withdrawn request was). */
+static struct blk_req *tag_req(struct virtio_blk *blk, uint64_t tag)
+{
+	uint32_t slot = (uint32_t)tag;
+	if (slot >= BLK_QUEUE_SIZE)
+		return NULL;
+	struct blk_req *req = &blk->reqs[slot];
+	return req->busy && req->gen == (uint32_t)(tag >> 32) ? req : NULL;
+}
+
+/* Names the request in a prepared operation, which is in flight until its completion is reaped. */
+static void track(struct virtio_blk *blk, struct blk_req *req, struct io_uring_sqe *sqe)
+{
+	io_uring_sqe_set_data64(sqe, req_tag(blk, req));
+	blk->inflight++;
+}
+
 /* Finishes a request: status byte, used ring. The caller interrupts the driver. */
 static void req_done(struct virtio_blk *blk, struct blk_req *req, uint8_t status)
 {
@@ -140,7 +168,7 @@ static void prep_rw(struct virtio_blk *blk, struct blk_req *req, struct io_uring
 		io_uring_prep_writev(sqe, blk->fd, req->iov, (unsigned)req->niov, pos);
 	else
 		io_uring_prep_readv(sqe, blk->fd, req->iov, (unsigned)req->niov, pos);
-	io_uring_sqe_set_data(sqe, req);
+	track(blk, req, sqe);
 }
 
 /* What the last transfer of n bytes (or -errno) leaves: a status, or -1 for more to do. */
@@ -256,7 +284,7 @@ static int start(struct virtio_blk *blk, struct virtq *vq, const struct virtq_ch
 			if (!sqe)
 				return S_IOERR;
 			io_uring_prep_fsync(sqe, blk->fd, IORING_FSYNC_DATASYNC);
-			io_uring_sqe_set_data(sqe, req);
+			track(blk, req, sqe);
 			req->flush = true;
 			return -1;
 		}
@@ -292,7 +320,7 @@ static void blk_queue_notify(void *dev, struct virtio_dev *vd, unsigned q)
 			r = -1;
 			break;
 		}
-		*req = (struct blk_req){.head = chain.head, .busy = true};
+		*req = (struct blk_req){.head = chain.head, .busy = true, .gen = req->gen + 1};
 		/* The status byte is the last writable byte of the chain. */
 		struct iovec st;
 		if (chain.write_len >= 1 &&
@@ -302,8 +330,6 @@ static void blk_queue_notify(void *dev, struct virtio_dev *vd, unsigned q)
 		if (status >= 0) {
 			req_done(blk, req, (uint8_t)status);
 			done = true;
-		} else {
-			blk->inflight++;
 		}
 	}
 	if (blk->uring && !blk_submit(blk))
@@ -321,18 +347,23 @@ static void blk_completions(void *opaque)
 	pthread_mutex_lock(&blk->vd.lock);
 	struct io_uring_cqe *cqe;
 	unsigned head, n = 0, done = 0;
+	bool orphans_back = false;
 	io_uring_for_each_cqe(&blk->ring, head, cqe)
 	{
-		struct blk_req *req = io_uring_cqe_get_data(cqe);
+		struct blk_req *req = tag_req(blk, cqe->user_data);
 		n++;
 		blk->inflight--;
-		if (!req->busy)
+		if (!req)
 			continue;
+		if (req->orphan) { /* its driver is gone: nothing to tell anyone */
+			req->busy = req->orphan = false;
+			orphans_back = --blk->orphans == 0;
+			continue;
+		}
 		int st = req->flush ? (cqe->res == 0 ? S_OK : S_IOERR) : rw_progress(req, cqe->res);
 		struct io_uring_sqe *sqe;
 		if (st < 0 && (sqe = get_sqe(blk))) { /* short: the rest, from where it stopped */
 			prep_rw(blk, req, sqe);
-			blk->inflight++;
 			continue;
 		}
 		req_done(blk, req, st < 0 ? S_IOERR : (uint8_t)st);
@@ -343,30 +374,103 @@ static void blk_completions(void *opaque)
 		virtio_needs_reset(&blk->vd);
 	if (done)
 		virtio_notify_queue(&blk->vd, 0);
+	/* The reset that found them in the kernel can complete now, if its driver is still waiting
+	 * for the status to read 0 (it wrote nothing since): a reset forgets no request, ever. */
+	if (orphans_back && blk->vd.status == VIRTIO_STATUS_NEEDS_RESET)
+		virtio_reset_locked(&blk->vd);
 	pthread_mutex_unlock(&blk->vd.lock);
 }
 
-/* A reset must not leave I/O running into buffers the driver has taken back: wait for every
- * request in flight, then forget them (transport locked, so blk_completions is not running). */
-static void blk_reset(void *dev)
+/* Turns what sits in the submission queue, prepared but not taken by the kernel (a submit that
+ * failed), into NOPs: whenever a later submit hands them over, they touch no memory. Their
+ * requests are over, and the NOPs keep tags that no longer name them (a cancel's stays a
+ * cancel's), so their completions finish nothing. This is the submission queue's own memory,
+ * which the kernel reads only inside io_uring_enter, and only we (device locked) call that. */
+static void blk_withdraw(struct virtio_blk *blk)
 {
-	struct virtio_blk *blk = dev;
-	while (blk->uring && blk->inflight) {
-		/* Submits what may still sit in the ring, then waits. */
+	struct io_uring_sq *sq = &blk->ring.sq;
+	for (unsigned pos = *sq->khead; pos != sq->sqe_tail; pos++) {
+		struct io_uring_sqe *sqe = &sq->sqes[pos & sq->ring_mask];
+		uint64_t tag = sqe->user_data;
+		struct blk_req *req = tag_req(blk, tag);
+		io_uring_prep_nop(sqe);
+		io_uring_sqe_set_data64(sqe, tag);
+		if (req)
+			req->busy = false;
+	}
+}
+
+static bool any_busy(const struct virtio_blk *blk)
+{
+	for (unsigned i = 0; i < BLK_QUEUE_SIZE; i++)
+		if (blk->reqs[i].busy)
+			return true;
+	return false;
+}
+
+/* Ends every request in flight without a word to the driver (a reset, or the device going
+ * away): what the kernel never took is withdrawn, what it has is cancelled (reads polling a
+ * pipe, queued io-wq work; kernels before 5.19 refuse CANCEL_ANY, and then it is waited for),
+ * and completions are reaped until no request is left. Returns false when io_uring failed us
+ * first: the requests still busy are in the kernel and may yet touch their buffers. */
+static bool blk_drain(struct virtio_blk *blk)
+{
+	blk_withdraw(blk);
+	bool cancelled = false;
+	for (int tries = 0; any_busy(blk);) {
+		struct io_uring_sqe *sqe;
+		if (!cancelled && (sqe = io_uring_get_sqe(&blk->ring))) {
+			io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+			io_uring_sqe_set_data64(sqe, CANCEL_TAG);
+			blk->inflight++;
+			cancelled = true;
+		}
+		/* Submits the cancel (and any NOPs), then waits. */
 		int r = io_uring_submit_and_wait(&blk->ring, 1);
-		if (r < 0 && r != -EINTR) {
-			log_warn_limited(&blk->log, "virtio-blk: waiting for I/O at reset: %s",
+		if (r < 0 && r != -EINTR && ((r != -EAGAIN && r != -EBUSY) || ++tries >= 100)) {
+			log_warn_limited(&blk->log, "virtio-blk: waiting for I/O in flight: %s",
 					 strerror(-r));
-			break;
+			blk_withdraw(blk); /* the cancel, if the kernel did not take it */
+			return false;
 		}
 		struct io_uring_cqe *cqe;
 		unsigned head, n = 0;
-		io_uring_for_each_cqe(&blk->ring, head, cqe) n++;
+		io_uring_for_each_cqe(&blk->ring, head, cqe)
+		{
+			struct blk_req *req = tag_req(blk, cqe->user_data);
+			n++;
+			blk->inflight--;
+			if (req && req->orphan)
+				blk->orphans--;
+			if (req)
+				req->busy = req->orphan = false;
+		}
 		io_uring_cq_advance(&blk->ring, n);
-		blk->inflight -= n;
 	}
-	for (unsigned i = 0; i < BLK_QUEUE_SIZE; i++)
-		blk->reqs[i].busy = false;
+	return true;
+}
+
+/* A reset must not leave I/O running into buffers the driver has taken back (transport locked,
+ * so blk_completions is not running). What io_uring would not cancel or let us wait for stays
+ * tracked, its slot taken: the device then needs a reset, and its status does not read 0, so
+ * a driver that waits for that (Linux does) waits for the I/O too; blk_completions completes
+ * the reset when the last of it comes back. */
+static void blk_reset(void *dev)
+{
+	struct virtio_blk *blk = dev;
+	if (!blk->uring || blk_drain(blk))
+		return;
+	blk->orphans = 0;
+	for (unsigned i = 0; i < BLK_QUEUE_SIZE; i++) {
+		struct blk_req *req = &blk->reqs[i];
+		if (req->busy) {
+			req->orphan = true;
+			blk->orphans++;
+		}
+	}
+	log_warn_limited(&blk->log, "virtio-blk: reset with %u requests still in flight",
+			 blk->orphans);
+	virtio_needs_reset(&blk->vd);
 }
 
 static const struct virtio_device_ops blk_ops = {
@@ -444,9 +548,15 @@ int virtio_blk_init(struct virtio_blk *blk, const char *path, bool ro, const cha
 
 void virtio_blk_destroy(struct virtio_blk *blk)
 {
-	/* Exiting the ring waits for what is in flight, before guest memory goes away. */
-	if (blk->uring)
+	/* Closing the ring does not wait for what the kernel still runs (io-wq workers, polled
+	 * reads), which would go on into guest memory after it is unmapped: end it all first. */
+	if (blk->uring) {
+		pthread_mutex_lock(&blk->vd.lock);
+		if (!blk_drain(blk))
+			log_error("--disk %s: I/O still in flight at exit", blk->path);
+		pthread_mutex_unlock(&blk->vd.lock);
 		io_uring_queue_exit(&blk->ring);
+	}
 	blk->uring = false;
 	if (blk->uring_fd >= 0)
 		close(blk->uring_fd);

@@ -15,10 +15,13 @@
 #define VIRTIO_BLK_SERIAL_MAX 20
 #define VIRTIO_BLK_SEG_MAX    126 /* data segments per request, as advertised */
 
-/* One request from pop to push, found by its chain's head index. */
+/* One request from pop to push, found by its chain's head index. A slot stays busy while
+ * io_uring may still touch its buffers, even across a reset (then it is an orphan). */
 struct blk_req {
 	bool busy;
+	bool orphan; /* in the kernel at a reset that could not wait for it: finished silently */
 	uint16_t head;
+	uint32_t gen;	  /* which use of the slot this is: an io_uring completion names it too */
 	uint8_t *status;  /* the chain's last writable byte, in guest memory */
 	uint32_t written; /* data bytes the device put in the chain on success */
 	bool out, flush;
@@ -45,7 +48,8 @@ struct virtio_blk {
 	char serial[VIRTIO_BLK_SERIAL_MAX + 1];
 	uint8_t *zeroes; /* WRITE_ZEROES where the file system cannot zero a range itself */
 	struct blk_req *reqs;
-	unsigned inflight;
+	unsigned inflight; /* io_uring operations not reaped yet: requests', NOPs', cancels' */
+	unsigned orphans;  /* requests left in flight by a reset: it completes once they are back */
 	bool uring;
 	struct io_uring ring;
 	int uring_fd; /* eventfd: completions are waiting */
