@@ -143,8 +143,6 @@ int console_loop(struct vm *vm, struct control *ctl, int in_fd, enum monitor_mod
 	size_t npending = 0;
 	bool in_open = in_fd >= 0;
 	int ended_by = 0;
-	if (mode != MONITOR_NONE)
-		monitor_init(ctl, &vm->console_out, in_fd, STDOUT_FILENO);
 	if (mode == MONITOR_STDIO)
 		monitor_enter();
 

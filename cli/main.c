@@ -11,6 +11,7 @@
 
 #include "cli/console.h"
 #include "cli/ctl.h"
+#include "cli/monitor.h"
 #include "cli/options.h"
 #include "loader/kernel.h"
 #include "vmm/control.h"
@@ -234,18 +235,22 @@ int main(int argc, char **argv)
 			control_sock_close(&sock);
 		return EXIT_ERROR;
 	}
+	static struct control ctl;
+	control_init(&ctl, &vm, opts.no_reboot);
+	console_raw_enter(STDIN_FILENO);
+	if (opts.monitor != MONITOR_NONE)
+		monitor_init(&ctl, &vm.console_out, STDIN_FILENO, STDOUT_FILENO);
+
 	/* Everything privileged is open and no thread runs yet: credentials are per thread, so
 	 * the ones started below inherit the dropped ones. */
 	if ((opts.user || opts.chroot_dir) && privilege_apply(&priv) < 0) {
+		console_raw_leave();
 		vm_destroy(&vm);
+		control_destroy(&ctl);
 		if (opts.api_sock)
 			control_sock_close(&sock);
 		return EXIT_ERROR;
 	}
-	static struct control ctl;
-	control_init(&ctl, &vm, opts.no_reboot);
-
-	console_raw_enter(STDIN_FILENO);
 	int signo = 0;
 	/* Commands only once every vCPU runs: clients that connect earlier wait in the backlog. */
 	if (vm_start(&vm) == 0 && (!opts.api_sock || control_sock_start(&sock, &ctl) == 0) &&

@@ -24,7 +24,6 @@ static struct {
 	bool tty;	    /* libedit edits lines; else plain lines (a pipe) */
 	bool active;	    /* the prompt is shown */
 	bool installed;	    /* libedit's line handler is in place */
-	bool initialised;   /* libedit is */
 	uint8_t queue[256]; /* typed bytes libedit has not read yet */
 	size_t qhead, qlen;
 	char *done_line; /* libedit finished a line: run it once libedit has returned */
@@ -148,8 +147,15 @@ void monitor_init(struct control *ctl, struct console_out *console, int in_fd, i
 	rl_attempted_completion_function = complete;
 	rl_instream = fdopen(dup(in_fd), "r");
 	rl_outstream = fdopen(dup(out_fd), "w");
-	/* No libedit call yet: its first one initialises it, and it edits only if the terminal
-	 * echoes then, which the raw console does not (monitor_enter sets line mode first). */
+	/* libedit initialised now, before the privilege drop and the main thread's seccomp filter:
+	 * it reads terminfo and ~/.editrc, which a chroot hides and the filter would refuse. It
+	 * edits only if the terminal echoes at this first call, which the raw console does not:
+	 * line mode for it, then raw again. Its edit mode would turn signal keys back on: Ctrl-C
+	 * at the prompt must not end the VM. */
+	console_line_mode(true);
+	rl_initialize();
+	rl_parse_and_bind("settty -d -isig");
+	console_line_mode(false);
 }
 
 bool monitor_active(void)
@@ -165,14 +171,6 @@ void monitor_enter(void)
 	console_out_hold(mon.console, true);
 	if (mon.tty) {
 		console_line_mode(true);
-		if (!mon.initialised) {
-			/* First libedit call, with the terminal echoing (libedit edits only then);
-			 * its edit mode would turn signal keys back on: Ctrl-C at the prompt must
-			 * not end the VM. */
-			rl_initialize();
-			rl_parse_and_bind("settty -d -isig");
-			mon.initialised = true;
-		}
 		FILE *out = rl_outstream;
 		fprintf(out, "\r\n");
 		fflush(out);
