@@ -66,7 +66,7 @@ static bool reserve(struct aml *a, size_t n)
 
 void aml_bytes(struct aml *a, const void *p, size_t n)
 {
-	if (!reserve(a, n))
+	if (n == 0 || !reserve(a, n)) /* no bytes: the buffer may not exist yet */
 		return;
 	memcpy(a->buf + a->len, p, n);
 	a->len += n;

@@ -68,13 +68,18 @@ static int inflate_gzip(const uint8_t *in, size_t len, uint8_t *out, size_t cap,
 	return err_set(err, errlen, "gzip: %s", r == Z_BUF_ERROR ? "truncated" : "corrupt data");
 }
 
+/* What liblzma may allocate, its dictionary above all, which the stream's header sizes: Linux
+ * compresses with at most 64 MiB (lzma -9; xz_wrap.sh: 32 MiB), and a header asking for up to
+ * 4 GiB is the file's to write. zstd's default window limit does the same for zstd. */
+#define LZMA_MEMLIMIT (256ULL << 20)
+
 static int decode_lzma(bool xz, const uint8_t *in, size_t len, uint8_t *out, size_t cap,
 		       size_t *got, char *err, size_t errlen)
 {
 	lzma_stream s = LZMA_STREAM_INIT;
 	/* One stream only: what follows it is Linux's 4-byte length, not xz padding. */
 	lzma_ret r =
-	    xz ? lzma_stream_decoder(&s, UINT64_MAX, 0) : lzma_alone_decoder(&s, UINT64_MAX);
+	    xz ? lzma_stream_decoder(&s, LZMA_MEMLIMIT, 0) : lzma_alone_decoder(&s, LZMA_MEMLIMIT);
 	const char *what = xz ? "xz" : "lzma";
 	if (r != LZMA_OK)
 		return err_set(err, errlen, "%s: liblzma init failed (%d)", what, r);
@@ -90,6 +95,9 @@ static int decode_lzma(bool xz, const uint8_t *in, size_t len, uint8_t *out, siz
 	if (r == LZMA_BUF_ERROR && s.avail_out == 0)
 		return err_set(err, errlen, "%s: more data than the %zu bytes announced", what,
 			       cap);
+	if (r == LZMA_MEMLIMIT_ERROR)
+		return err_set(err, errlen, "%s: unpacking needs more than %llu MiB of memory",
+			       what, LZMA_MEMLIMIT >> 20);
 	return err_set(err, errlen, "%s: %s", what,
 		       r == LZMA_BUF_ERROR ? "truncated" : "corrupt data");
 }

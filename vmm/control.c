@@ -229,19 +229,18 @@ static int cmd_help(struct control *ctl, struct json_object *req, struct control
 static void print_help(struct json_object *r, FILE *out)
 {
 	struct json_object *list;
-	if (!json_object_object_get_ex(r, "commands", &list))
-		return;
-	for (size_t i = 0; i < json_object_array_length(list); i++) {
+	size_t count = get_array(r, "commands", &list);
+	for (size_t i = 0; i < count; i++) {
 		struct json_object *c = json_object_array_get_idx(list, i), *aliases;
 		char usage[64];
 		const char *arg = get_string(c, "arg");
 		snprintf(usage, sizeof(usage), "%s%s%s%s", get_string(c, "name"), arg ? " [" : "",
 			 arg ? arg : "", arg ? "]" : "");
 		fprintf(out, "%-22s %s", usage, get_string(c, "summary"));
-		if (json_object_object_get_ex(c, "aliases", &aliases) &&
-		    json_object_array_length(aliases)) {
+		size_t naliases = get_array(c, "aliases", &aliases);
+		if (naliases) {
 			fprintf(out, " (also");
-			for (size_t k = 0; k < json_object_array_length(aliases); k++)
+			for (size_t k = 0; k < naliases; k++)
 				fprintf(
 				    out, " %s",
 				    json_object_get_string(json_object_array_get_idx(aliases, k)));

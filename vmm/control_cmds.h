@@ -29,6 +29,15 @@ static inline const char *get_string(struct json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
+/* A list in a reply: its length, and the array in *a; 0 when key is missing or not an array (a
+ * reply `kvmm ctl` read from a socket is anyone's, and json-c asserts on a non-array). */
+static inline size_t get_array(struct json_object *o, const char *key, struct json_object **a)
+{
+	if (!json_object_object_get_ex(o, key, a) || !json_object_is_type(*a, json_type_array))
+		return 0;
+	return json_object_array_length(*a);
+}
+
 static inline uint64_t get_u64(struct json_object *o, const char *key)
 {
 	struct json_object *v;

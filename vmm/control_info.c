@@ -41,9 +41,8 @@ int cmd_cpus(struct control *ctl, struct json_object *req, struct control_origin
 void print_cpus(struct json_object *r, FILE *out)
 {
 	struct json_object *cpus;
-	if (!json_object_object_get_ex(r, "cpus", &cpus))
-		return;
-	for (size_t i = 0; i < json_object_array_length(cpus); i++) {
+	size_t count = get_array(r, "cpus", &cpus);
+	for (size_t i = 0; i < count; i++) {
 		struct json_object *c = json_object_array_get_idx(cpus, i);
 		fprintf(out, "CPU %d: %-7s RIP 0x%016" PRIx64 " CR3 0x%" PRIx64 "\n",
 			(int)get_u64(c, "cpu"), get_string(c, "state"), get_u64(c, "rip"),
@@ -75,9 +74,8 @@ void print_mem(struct json_object *r, FILE *out)
 {
 	fprintf(out, "RAM %" PRIu64 " MiB\n", get_u64(r, "ram_size") >> 20);
 	struct json_object *regions;
-	if (!json_object_object_get_ex(r, "regions", &regions))
-		return;
-	for (size_t i = 0; i < json_object_array_length(regions); i++) {
+	size_t count = get_array(r, "regions", &regions);
+	for (size_t i = 0; i < count; i++) {
 		struct json_object *g = json_object_array_get_idx(regions, i);
 		uint64_t gpa = get_u64(g, "gpa"), size = get_u64(g, "size");
 		fprintf(out, "memslot %d: 0x%09" PRIx64 "-0x%09" PRIx64 " (%" PRIu64 " MiB)\n",
@@ -135,15 +133,13 @@ int cmd_pci(struct control *ctl, struct json_object *req, struct control_origin 
 void print_pci(struct json_object *r, FILE *out)
 {
 	struct json_object *devs;
-	if (!json_object_object_get_ex(r, "devices", &devs))
-		return;
-	for (size_t i = 0; i < json_object_array_length(devs); i++) {
+	size_t count = get_array(r, "devices", &devs);
+	for (size_t i = 0; i < count; i++) {
 		struct json_object *d = json_object_array_get_idx(devs, i), *bars;
 		fprintf(out, "%s %04x:%04x %s\n", get_string(d, "bdf"), (int)get_u64(d, "vendor"),
 			(int)get_u64(d, "device"), get_string(d, "name"));
-		if (!json_object_object_get_ex(d, "bars", &bars))
-			continue;
-		for (size_t k = 0; k < json_object_array_length(bars); k++) {
+		size_t nbars = get_array(d, "bars", &bars);
+		for (size_t k = 0; k < nbars; k++) {
 			struct json_object *b = json_object_array_get_idx(bars, k), *a;
 			fprintf(out, "  BAR%d %s %" PRIu64 " bytes", (int)get_u64(b, "bar"),
 				get_string(b, "type"), get_u64(b, "size"));
@@ -187,11 +183,12 @@ int cmd_block(struct control *ctl, struct json_object *req, struct control_origi
 void print_block(struct json_object *r, FILE *out)
 {
 	struct json_object *disks;
-	if (!json_object_object_get_ex(r, "disks", &disks))
+	if (!json_object_object_get_ex(r, "disks", NULL))
 		return;
-	if (!json_object_array_length(disks))
+	size_t count = get_array(r, "disks", &disks);
+	if (!count)
 		fprintf(out, "no disks\n");
-	for (size_t i = 0; i < json_object_array_length(disks); i++) {
+	for (size_t i = 0; i < count; i++) {
 		struct json_object *d = json_object_array_get_idx(disks, i), *ro;
 		json_object_object_get_ex(d, "ro", &ro);
 		fprintf(out,
@@ -249,11 +246,12 @@ int cmd_net(struct control *ctl, struct json_object *req, struct control_origin 
 void print_net(struct json_object *r, FILE *out)
 {
 	struct json_object *nics;
-	if (!json_object_object_get_ex(r, "nics", &nics))
+	if (!json_object_object_get_ex(r, "nics", NULL))
 		return;
-	if (!json_object_array_length(nics))
+	size_t count = get_array(r, "nics", &nics);
+	if (!count)
 		fprintf(out, "no NICs\n");
-	for (size_t i = 0; i < json_object_array_length(nics); i++) {
+	for (size_t i = 0; i < count; i++) {
 		struct json_object *n = json_object_array_get_idx(nics, i), *vh;
 		json_object_object_get_ex(n, "vhost", &vh);
 		fprintf(out,

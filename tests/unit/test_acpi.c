@@ -115,6 +115,20 @@ START_TEST(test_names)
 }
 END_TEST
 
+/* No bytes on a writer that holds none yet: nothing happens (it once did pointer arithmetic on
+ * and a memcpy to its NULL buffer, which UBSan reports). */
+START_TEST(test_no_bytes)
+{
+	struct aml a;
+	aml_init(&a);
+	aml_bytes(&a, NULL, 0);
+	aml_bytes(&a, "", 0);
+	aml_int(&a, 1);
+	static const uint8_t want[] = {0x01};
+	expect(&a, want, sizeof(want));
+}
+END_TEST
+
 START_TEST(test_eisaid)
 {
 	ck_assert_uint_eq(aml_eisaid("PNP0A03"), 0x030ad041);
@@ -632,6 +646,7 @@ static Suite *acpi_suite(void)
 	tcase_add_test(tc, test_pkglen);
 	tcase_add_test(tc, test_integers);
 	tcase_add_test(tc, test_names);
+	tcase_add_test(tc, test_no_bytes);
 	tcase_add_test(tc, test_eisaid);
 	tcase_add_test(tc, test_constructs);
 	tcase_add_test(tc, test_long_package);

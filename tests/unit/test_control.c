@@ -231,6 +231,51 @@ START_TEST(test_print)
 }
 END_TEST
 
+/* kvmm ctl prints what it reads from the socket, which is anyone's: a list that is not a list (a
+ * number, a string, an object, null) prints as no entries, where json-c's array functions
+ * would stop the process on an assertion. */
+START_TEST(test_print_malformed_replies)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	static const char *const lists[][2] = {
+	    {"help", "commands"},    {"info cpus", "cpus"},   {"info mem", "regions"},
+	    {"info pci", "devices"}, {"info block", "disks"}, {"info net", "nics"},
+	};
+	static const char *const bad[] = {"5", "\"x\"", "{}", "null"};
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+			char reply[128];
+			snprintf(reply, sizeof(reply), "{\"ok\":true,\"result\":{\"%s\":%s}}",
+				 lists[i][1], bad[k]);
+			struct json_object *r = json_tokener_parse(reply);
+			ck_assert_ptr_nonnull(r);
+			control_print_reply(lists[i][0], r, out);
+			json_object_put(r);
+		}
+	}
+	/* Lists inside entries: a command's aliases, a device's BARs. */
+	static const char *const nested[][2] = {
+	    {"help", "{\"ok\":true,\"result\":{\"commands\":[{\"name\":\"x\",\"summary\":"
+		     "\"y\",\"aliases\":7}]}}"},
+	    {"info pci", "{\"ok\":true,\"result\":{\"devices\":[{\"bdf\":\"00:01.0\",\"bars\":"
+			 "\"no\"}]}}"},
+	};
+	for (size_t i = 0; i < sizeof(nested) / sizeof(nested[0]); i++) {
+		struct json_object *r = json_tokener_parse(nested[i][1]);
+		ck_assert_ptr_nonnull(r);
+		control_print_reply(nested[i][0], r, out);
+		json_object_put(r);
+	}
+	fclose(out);
+	ck_assert_ptr_nonnull(strstr(text, "no disks\n"));
+	ck_assert_ptr_nonnull(strstr(text, "no NICs\n"));
+	ck_assert_ptr_nonnull(strstr(text, "00:01.0"));
+	free(text);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("control");
@@ -244,6 +289,7 @@ int main(void)
 	tcase_add_test(tc, test_events);
 	tcase_add_test(tc, test_help_covers_the_table);
 	tcase_add_test(tc, test_print);
+	tcase_add_test(tc, test_print_malformed_replies);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

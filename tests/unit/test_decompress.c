@@ -180,6 +180,19 @@ START_TEST(test_length_checks)
 }
 END_TEST
 
+/* An lzma header that asks for a dictionary of almost 4 GiB (the field is the encoder's to set;
+ * no kernel's is over 64 MiB): refused before liblzma allocates it, as zstd refuses a window past
+ * its default limit, instead of kvmm reserving 4 GiB for a file of a few MiB. */
+START_TEST(test_lzma_dictionary_limit)
+{
+	pack(KCOMP_LZMA);
+	/* .lzma header: properties, dictionary size, length; the size's low bytes stay 0, as
+	 * Linux's magic (5d 00 00) needs */
+	put_le32(packed + 1, 0xffff0000);
+	expect_fail(packed_len, GiB, "memory");
+}
+END_TEST
+
 START_TEST(test_unsupported)
 {
 	static const uint8_t bz2[] = "BZh91AY&SY\0\0\0\0";
@@ -210,6 +223,7 @@ static Suite *decompress_suite(void)
 	tcase_add_loop_test(tc, test_truncated, 0, n);
 	tcase_add_loop_test(tc, test_corrupt, 0, n);
 	tcase_add_loop_test(tc, test_length_checks, 0, n);
+	tcase_add_test(tc, test_lzma_dictionary_limit);
 	tcase_add_test(tc, test_unsupported);
 	suite_add_tcase(s, tc);
 	return s;
