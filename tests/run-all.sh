@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test kvmm has: formatting, the unit tests (plain and under ASan+UBSan), the bad-input
-# tests, and the boot tests, which run where /dev/kvm exists (inside tests/harness/kvm-run's
-# outer QEMU guest when this machine has none).
+# tests, the fuzz targets for a bounded time, and the boot tests, which run where /dev/kvm exists
+# (inside tests/harness/kvm-run's outer QEMU guest when this machine has none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +25,11 @@ ctest --test-dir build-asan -L unit --output-on-failure
 
 echo "== unit and bad-input tests"
 ctest --test-dir build -L 'unit|badinput' --output-on-failure
+
+# libFuzzer targets over what a guest or a file reaches (tests/fuzz), from the committed corpus,
+# 30 s each: a clang build (build-fuzz) and about 5 minutes in all.
+echo "== fuzz (30 s per target)"
+bash tests/fuzz/run.sh all 30
 
 # kvmm-kernel's config fragment against the .config it gives (configures the kernel: seconds).
 echo "== guest image tests"
