@@ -391,19 +391,27 @@ static void reset(void)
 	failed_status = dev_status();
 }
 
+/* A device on a pipe disk with one read of 512 bytes into OLD in the kernel, waiting on the
+ * empty pipe: nothing used yet. Returns the pipe's write end; *rd is its read end. */
+static int start_stuck_read(int *rd)
+{
+	start(false, false);
+	int wr = pipe_disk(rd);
+	fill(OLD, 0xcc, 512);
+	offer(0, 0, 0, 512, OLD);
+	notify();
+	nanosleep(&(struct timespec){0, 20000000}, NULL);
+	ck_assert_uint_eq(get16(USED + 2), 0);
+	return wr;
+}
+
 /* The driver resets while a read is in the kernel, and the wait for it fails: the read is not
  * forgotten. The reset does not complete (the status reads NEEDS_RESET, not 0) until the read
  * came back, and its late completion finishes nothing but itself, however the driver reused
  * the head meanwhile. */
 START_TEST(test_reset_wait_fails)
 {
-	start(false, false);
-	int rd, wr = pipe_disk(&rd);
-	fill(OLD, 0xcc, 512);
-	offer(0, 0, 0, 512, OLD); /* IN into OLD: waits on the empty pipe */
-	notify();
-	nanosleep(&(struct timespec){0, 20000000}, NULL);
-	ck_assert_uint_eq(get16(USED + 2), 0);
+	int rd, wr = start_stuck_read(&rd);
 	without_io_uring(reset);
 
 	/* A driver that does not wait for the status to read 0 sets the queue up again. The old
@@ -443,13 +451,7 @@ END_TEST
  * before guest memory goes, however long the ring itself outlives io_uring_queue_exit. */
 START_TEST(test_destroy_drains)
 {
-	start(false, false);
-	int rd, wr = pipe_disk(&rd);
-	fill(OLD, 0xcc, 512);
-	offer(0, 0, 0, 512, OLD); /* IN into OLD: waits on the empty pipe */
-	notify();
-	nanosleep(&(struct timespec){0, 20000000}, NULL);
-	ck_assert_uint_eq(get16(USED + 2), 0);
+	int rd, wr = start_stuck_read(&rd);
 	/* Closing the ring does not wait for what the kernel still runs (io-wq workers, or here
 	 * a read polling the pipe). Another reference holds the ring open, as a forked child's
 	 * would, so that only destroy itself can have ended the read. */
