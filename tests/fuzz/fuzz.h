@@ -75,6 +75,22 @@ static inline unsigned fuzz_width(uint8_t b)
 	return 1u << (b & 3);
 }
 
+/* Ops 0 and 1 of the device targets' programs: the guest stores a field (op 0; its width from
+ * op's high bits) or a run of bytes (op 1) at an offset the input gives. */
+static inline void fuzz_guest_store(struct fuzz_in *in, uint8_t op, struct guest_mem *mem)
+{
+	uint16_t off = fuzz_u16(in);
+	if ((op & 7) == 0) {
+		uint64_t v = fuzz_u64(in);
+		gmem_write(mem, off, &v, fuzz_width(op >> 4));
+		return;
+	}
+	size_t n;
+	const uint8_t *p = fuzz_bytes(in, fuzz_u8(in), &n);
+	if (n)
+		gmem_write(mem, off, p, n);
+}
+
 /* An invariant of the code under test does not hold: stop like a sanitizer report, through the
  * sanitizers' own output (run.sh closes the target's stderr: -close_fd_mask). */
 #define FUZZ_CHECK(cond)                                                                           \

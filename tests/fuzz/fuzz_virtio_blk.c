@@ -94,20 +94,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (fuzz_more(&in)) {
 		uint8_t op = fuzz_u8(&in);
 		switch (op & 7) {
-		case 0: { /* the guest stores a field: rings, descriptors, request headers */
-			uint16_t off = fuzz_u16(&in);
-			uint64_t v = fuzz_u64(&in);
-			gmem_write(mem, off, &v, fuzz_width(op >> 4));
+		case 0: /* the guest stores: rings, descriptors, request headers */
+		case 1:
+			fuzz_guest_store(&in, op, mem);
 			break;
-		}
-		case 1: { /* ... or a run of bytes */
-			uint16_t off = fuzz_u16(&in);
-			size_t n;
-			const uint8_t *p = fuzz_bytes(&in, fuzz_u8(&in), &n);
-			if (n)
-				gmem_write(mem, off, p, n);
-			break;
-		}
 		case 2: /* a kick, served by the I/O thread */
 			virtio_kick_queue(&blk.vd, 0);
 			fuzz_io_settle(&io, 8);
