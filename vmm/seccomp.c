@@ -177,7 +177,7 @@ static const struct thread_policy policies[SECCOMP_NTHREADS] = {
 
 static enum seccomp_mode mode = SECCOMP_MODE_OFF;
 static struct sock_fprog programs[SECCOMP_NTHREADS];
-static int test_kind = -1; /* KVM_SECCOMP_TEST, read once */
+static int test_kind = -1; /* KVMM_SECCOMP_TEST, read once */
 static char names[NAMED_NR][24];
 static void (*fatal_hook)(void);
 static __thread char thread_label[32];
