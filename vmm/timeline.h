@@ -39,5 +39,6 @@ const char *timeline_step_name(enum timeline_step step);
 /* A reset: the guest-side steps (first KVM_RUN on) are recorded afresh for the new boot. */
 void timeline_new_boot(void);
 
-/* Prints every recorded step, one line each (when printing is on); once per boot. */
+/* Prints every recorded step, one line each, and kvmm's CPU time until the first KVM_RUN
+ * (when printing is on); once per boot. */
 void timeline_print(const char *kernel_how);

@@ -15,12 +15,13 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vs_containers import METRICS, ROWS  # noqa: E402  (one list of rows and columns)
+from vs_containers import METRICS, ROWS, VARIANTS  # noqa: E402  (one list of rows and columns)
 
 UNITS = {m: u for m, u, _ in METRICS}
 # Which way is better, for the ratios' reading: throughput up, time and memory down.
 HIGHER_BETTER = {m for m, u, _ in METRICS if u in ("MB/s", "IOPS")}
-GROUPS = [("Start", "start_ms ready_seen_ms runtime_cpu_ms vmm_first_run_ms guest_init_ms"),
+GROUPS = [("Start", "start_ms ready_seen_ms runtime_cpu_ms vmm_first_run_ms vmm_first_run_cpu_ms "
+           "guest_init_ms"),
           ("Memory (one idle instance)", "mem_kib mem_pss_kib mem_runtime_kib mem_guest_kib"),
           ("CPU", "cpu_ms"),
           ("Disk", "disk_seq_write_MBps disk_seq_read_MBps disk_rand_read_iops "
@@ -91,6 +92,10 @@ def markdown(rows, meta):
                 "| runtime | " + " | ".join(f"{m} ({UNITS[m]})" for m in names) + " |",
                 "| --- |" + " --- |" * len(names)]
         for r in ROWS:
+            # A variant row (one thing of the row above changed) only where it measures.
+            skip = "unavailable: " + VARIANTS[r][1] if r in VARIANTS else None
+            if skip and all(str(c.get((r, m), "")).startswith(skip) for m in names):
+                continue
             out.append(f"| {r} | " + " | ".join(cell(c.get((r, m), "unavailable: missing"))
                                                 for m in names) + " |")
         out.append("")
@@ -105,6 +110,8 @@ def markdown(rows, meta):
             vals.append(f"{x / y:.2f}" if x is not None and y else "-")
         if any(v != "-" for v in vals):
             out.append(f"| {m} | " + " | ".join(vals) + " |")
+    out += ["", "Variant rows, shown only where they measure: " + "; ".join(
+        f"`{r}` {VARIANTS[r][1]}" for r in ROWS if r in VARIANTS) + "."]
     out += ["", "Columns: " + "; ".join(f"`{m}` {what}" for m, _, what in METRICS) + "."]
     if meta.get("notes"):
         out += ["", "Notes from the run:", ""] + [f"- {n}" for n in meta["notes"]]

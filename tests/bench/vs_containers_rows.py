@@ -57,6 +57,7 @@ class Instance:
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, start_new_session=True, env=ENV)
         self.cli_rusage = None
+        self.on_timeout = None  # gives what the runtime can say about a stuck instance
         threading.Thread(target=self._read, args=(self.proc.stdout, self.lines), daemon=True).start()
         threading.Thread(target=self._read, args=(self.proc.stderr, self.err), daemon=True).start()
         if logfile:
@@ -103,7 +104,8 @@ class Instance:
                 if left <= 0:
                     # the console's last lines first: where a guest stopped
                     tail = " | ".join(l for _, l in self.lines[-4:] + self.err[-2:])
-                    raise RuntimeError(f"no '{pattern}' within {timeout} s ({tail[-300:]})")
+                    extra = self.on_timeout() if self.on_timeout else ""
+                    raise RuntimeError(f"no '{pattern}' within {timeout} s ({tail[-300:]}){extra}")
                 self.cond.wait(min(left, 0.5))
 
     def ready(self, timeout):
@@ -276,7 +278,10 @@ class Podman(Row):
     def __init__(self, b):
         super().__init__(b)
         s = os.path.join(b.scratch, "podman")
-        self.base = ["podman", "--root", f"{s}/root", "--runroot", f"{s}/runroot",
+        # The image store (and so each container's overlay upper layer) on the same ext4 as the
+        # bind-mounted data directory, so podman-overlay's disk and the others' differ only in
+        # the overlay.
+        self.base = ["podman", "--root", f"{b.data}/podman-root", "--runroot", f"{s}/runroot",
                      "--tmpdir", f"{s}/tmp", "--cgroup-manager", "cgroupfs",
                      "--events-backend", "none", "--network-config-dir", f"{s}/net"]
         self.logs, self.net = f"{s}/logs", "bridge"
@@ -339,6 +344,25 @@ class Podman(Row):
         return "/data"
 
 
+class PodmanOverlay(Podman):
+    """podman's disk numbers on the container's own root (overlay over the image store)
+    instead of a bind mount; the store and the image are podman's."""
+    name = "podman-overlay"
+
+    def __init__(self, b):
+        super().__init__(b)
+        self.podman = next(r for r in b.rows if r.name == "podman")
+
+    def unavailable(self):
+        return self.podman.unavailable()
+
+    def launch(self, args, net=False, disk=False):
+        return self.podman.launch(args, net, False)
+
+    def data_dir(self):
+        return "/root"
+
+
 class Kvmm(Row):
     """kvmm with kvmm-kernel and the workload's initramfs; the guest's init runs the mode
     given in kvmm.run= and then sleeps (the VMM is killed once the result is read: a guest
@@ -371,7 +395,21 @@ class Kvmm(Row):
         return a
 
     def launch(self, args, net=False, disk=False):
-        return Instance(self.argv(args, net, disk))
+        sock = os.path.join(self.b.scratch, f"{self.uniq()}.sock")
+        inst = Instance(self.argv(args, net, disk) + ["--api-sock", sock])
+        inst.on_timeout = lambda: self.diagnose(sock)
+        return inst
+
+    def diagnose(self, sock):
+        """A VM that never printed what was awaited: where its vCPU and its disk queue stand,
+        for the cell's reason and the log."""
+        said = []
+        for cmd in ("info status", "info cpus", "info block"):
+            p = subprocess.run([self.b.kvmm, "ctl", "--sock", sock] + cmd.split(),
+                               capture_output=True, text=True, timeout=20)
+            said.append(f"{cmd}: " + " / ".join((p.stdout or p.stderr).split("\n")).strip())
+        progress("  kvmm said: " + "; ".join(said))
+        return "; kvmm: " + "; ".join(said)
 
     def memory(self, inst):
         rss, pss, guest = smaps(inst.proc.pid, GUEST_MEM << 20)
@@ -400,6 +438,9 @@ class Qemu(Kvmm):
 
     def unavailable(self):
         return None if shutil.which("qemu-system-x86_64") else "qemu-system-x86_64 not installed"
+
+    def launch(self, args, net=False, disk=False):
+        return Instance(self.argv(args, net, disk))
 
     def argv(self, args, net, disk):
         a = ["qemu-system-x86_64", "-M", "microvm,acpi=off", "-accel", "kvm", "-cpu", "host",
