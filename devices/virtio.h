@@ -40,6 +40,10 @@ struct virtio_device_ops {
 	uint16_t queue_max;
 	unsigned config_size;
 	void (*config_read)(void *dev, unsigned offset, uint8_t *data, unsigned len);
+	/* The driver wrote [offset, offset + len) of the device configuration, which the transport
+	 * checked lies within config_size. Device locked. Optional: without it, writes are
+	 * ignored. A change the driver makes itself needs no config_generation bump (1.2 2.5). */
+	void (*config_write)(void *dev, unsigned offset, const uint8_t *data, unsigned len);
 	/* Runs on the I/O thread with the device locked, after the guest kicked queue q. */
 	void (*queue_notify)(void *dev, struct virtio_dev *vd, unsigned q);
 	/* The driver set DRIVER_OK (device locked): the rings are final. Optional. */

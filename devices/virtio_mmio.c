@@ -133,8 +133,16 @@ void virtio_mmio_write(void *opaque, uint64_t offset, const uint8_t *data, uint3
 {
 	struct virtio_mmio *vm = opaque;
 	struct virtio_dev *vd = vm->vd;
-	if (offset >= R_CONFIG || len != 4 || offset % 4)
-		return; /* no device of ours has writable configuration */
+	if (offset >= R_CONFIG) {
+		/* Any width: fields are as wide as the device says (virtio-input's are bytes). */
+		pthread_mutex_lock(&vd->lock);
+		if (offset - R_CONFIG + len <= vd->ops->config_size && vd->ops->config_write)
+			vd->ops->config_write(vd->dev, (unsigned)(offset - R_CONFIG), data, len);
+		pthread_mutex_unlock(&vd->lock);
+		return;
+	}
+	if (len != 4 || offset % 4)
+		return;
 	uint32_t v = (uint32_t)le_get(data, 4);
 	if (offset == R_QUEUE_NOTIFY) {
 		/* A kick the ioeventfd did not catch (a queue index it does not match). */

@@ -344,7 +344,10 @@ static void bar0_write(void *opaque, uint64_t offset, const uint8_t *data, uint3
 	pthread_mutex_lock(&vd->lock);
 	if (off < COMMON_OFF + COMMON_LEN)
 		common_write(vp, off - COMMON_OFF, le_get(data, len), len);
-	else if (off >= MSIX_TABLE && off < MSIX_PBA)
+	else if (off >= DEVICE_OFF && off - DEVICE_OFF + len <= vd->ops->config_size) {
+		if (vd->ops->config_write)
+			vd->ops->config_write(vd->dev, off - DEVICE_OFF, data, len);
+	} else if (off >= MSIX_TABLE && off < MSIX_PBA)
 		msix_table_access(vp, off - MSIX_TABLE, (uint8_t *)data, len, true);
 	pthread_mutex_unlock(&vd->lock);
 }

@@ -32,6 +32,33 @@ static const struct virtio_device_ops ops = {
     .irqfd_changed = fake_irqfd_changed,
 };
 
+/* A second device, with eight bytes of device configuration. */
+static struct virtio_dev cfg_vd;
+static uint8_t dev_cfg[8];
+
+static void dev_cfg_read(void *dev, unsigned offset, uint8_t *data, unsigned len)
+{
+	(void)dev;
+	memcpy(data, &dev_cfg[offset], len);
+}
+
+static void dev_cfg_write(void *dev, unsigned offset, const uint8_t *data, unsigned len)
+{
+	(void)dev;
+	memcpy(&dev_cfg[offset], data, len);
+}
+
+static const struct virtio_device_ops cfg_ops = {
+    .device_id = 18,
+    .pci_class = 0x098000,
+    .nqueues = 2,
+    .queue_max = 64,
+    .config_size = sizeof(dev_cfg),
+    .config_read = dev_cfg_read,
+    .config_write = dev_cfg_write,
+    .queue_notify = fake_queue_notify,
+};
+
 static uint32_t cfg_rd(unsigned off, unsigned len)
 {
 	return pci_cfg_read(&pci, 1, off, len);
@@ -97,6 +124,7 @@ static void setup(void)
 
 static void teardown(void)
 {
+	virtio_dev_destroy(&cfg_vd);
 	virtio_dev_destroy(&vd);
 	pci_bus_destroy(&pci);
 	bus_destroy(&mmio);
@@ -296,6 +324,48 @@ START_TEST(test_power_on_masks_every_vector)
 }
 END_TEST
 
+/* The device structure: reads and writes inside config_size reach the device, any access that
+ * runs past it does not, and the structure's capability says how long it is. */
+START_TEST(test_device_config)
+{
+	const uint64_t bar = BAR0 + 0x10000;
+	memset(dev_cfg, 0, sizeof(dev_cfg));
+	ck_assert_int_eq(virtio_dev_init(&cfg_vd, "cfg", &cfg_ops, NULL, &mem, &io), 0);
+	ck_assert_int_eq(virtio_pci_attach(&cfg_vd, &kvm, &pci), 0);
+	struct virtio_pci *cvp = cfg_vd.transport_data;
+	uint8_t slot = 0;
+	while (slot < PCI_MAX_DEVICES && pci.slots[slot] != &cvp->pci)
+		slot++;
+	ck_assert_uint_lt(slot, PCI_MAX_DEVICES);
+	unsigned cap = 0;
+	for (unsigned c = pci_cfg_read(&pci, slot, PCI_CAPABILITY_LIST, 1), n = 0; c && n < 16;
+	     c = pci_cfg_read(&pci, slot, c + 1, 1), n++)
+		if (pci_cfg_read(&pci, slot, c, 1) == 0x09 &&
+		    pci_cfg_read(&pci, slot, c + 3, 1) == 4)
+			cap = c;
+	ck_assert_uint_ne(cap, 0);
+	ck_assert_uint_eq(pci_cfg_read(&pci, slot, cap + 8, 4), 0x2000);
+	ck_assert_uint_eq(pci_cfg_read(&pci, slot, cap + 12, 4), sizeof(dev_cfg));
+	pci_cfg_write(&pci, slot, PCI_BASE_ADDRESS_0, (uint32_t)bar, 4);
+	pci_cfg_write(&pci, slot, PCI_BASE_ADDRESS_0 + 4, 0, 4);
+	pci_cfg_write(&pci, slot, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+
+	uint8_t b[4] = {0xa1, 0xa2, 0xa3, 0xa4};
+	ck_assert(bus_access(&mmio, bar + 0x2000, b, 1, true));
+	ck_assert(bus_access(&mmio, bar + 0x2004, b, 4, true));
+	ck_assert(bus_access(&mmio, bar + 0x2006, b, 4, true)); /* past the end: dropped */
+	ck_assert(bus_access(&mmio, bar + 0x2008, b, 1, true));
+	static const uint8_t want[8] = {0xa1, 0, 0, 0, 0xa1, 0xa2, 0xa3, 0xa4};
+	ck_assert_mem_eq(dev_cfg, want, sizeof(want));
+	uint8_t r[4];
+	ck_assert(bus_access(&mmio, bar + 0x2004, r, 4, false));
+	ck_assert_mem_eq(r, b, 4);
+	memset(r, 0xff, sizeof(r));
+	ck_assert(bus_access(&mmio, bar + 0x2006, r, 4, false));
+	ck_assert_uint_eq(r[0] | r[1] | r[2] | r[3], 0);
+}
+END_TEST
+
 /* A guest that places a BAR over another device's claim gets a BAR that does not decode; it
  * toggling memory decoding again and again must not flood the host's log. */
 START_TEST(test_bar_conflict_log_is_rate_limited)
@@ -328,6 +398,7 @@ int main(void)
 	tcase_add_test(tc, test_queue_irqfd);
 	tcase_add_test(tc, test_irqfd_changes_reach_the_device);
 	tcase_add_test(tc, test_power_on_masks_every_vector);
+	tcase_add_test(tc, test_device_config);
 	tcase_add_test(tc, test_bar_conflict_log_is_rate_limited);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
