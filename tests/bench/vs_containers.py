@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
 """The same workload as a bare process, in crun, in podman, in kvmm and in QEMU microvm.
 
-Run by tests/bench/vs-containers.sh in three steps:
+Run by tests/bench/vs-containers.sh in these steps:
   prepare  (the host, where building is quick): the static workload, the busybox root filesystem
            and its tarball, the kvmm-kernel initramfs holding the workload, and, for the harness's
            outer guest, the kernel modules the containers need with their dependencies in order;
   run      (where /dev/kvm is: inside tests/harness/kvm-run when the host has none, so every row
            shares one environment): each repetition measures every row in turn, so drift in the
-           machine hits every row alike; results.csv and meta.json;
+           machine hits every row alike; part-K.json for repetition K (--rep K: only it);
+  merge    results.csv and meta.json from the parts (a repetition without one is unavailable);
   report   (vs_containers_report.py): results.md and the charts.
 Every cell comes from the run; one that cannot run is recorded as "unavailable: REASON".
 Progress goes to stderr.
   vs_containers.py prepare --out DIR --kvmm PATH
-  vs_containers.py run --out DIR [--reps N] [--smoke]
+  vs_containers.py run --out DIR [--reps N] [--rep K] [--smoke]
+  vs_containers.py merge --out DIR [--reps N] [--smoke]
 """
 import argparse
 import csv
@@ -145,6 +147,7 @@ class Bench:
         with open(os.path.join(self.out, "prep", "env.json")) as f:
             self.env = json.load(f)
         self.smoke, self.reps = a.smoke, 1 if a.smoke else a.reps
+        self.rep_list = [a.rep] if a.rep else list(range(1, self.reps + 1))
         self.cpu_rounds = 20 if a.smoke else 200
         self.disk_mb, self.disk_secs = (16, 1) if a.smoke else (256, 5)
         self.net_secs = 2 if a.smoke else 5
@@ -421,7 +424,7 @@ class Bench:
                     why[r.name] = f"warm-up boot failed: {e}"[:300]
                     progress(f"{r.name}: {why[r.name]}")
         try:
-            for rep in range(1, self.reps + 1):
+            for rep in self.rep_list:
                 for r in rows:
                     if why[r.name]:
                         for m, _, _ in METRICS:
@@ -434,18 +437,10 @@ class Bench:
         self.write()
 
     def write(self):
-        path = os.path.join(self.out, "results.csv")
-        with open(path + ".tmp", "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["runtime", "metric", "unit", "rep", "value"])
-            for r in ROWS:
-                for m, unit, _ in METRICS:
-                    for rep in range(1, self.reps + 1):
-                        v = self.results.get((r, m, rep), "unavailable: not measured (run cut short)")
-                        w.writerow([r, m, unit, rep, f"{v:.3f}" if isinstance(v, float) else v])
-        os.replace(path + ".tmp", path)
+        """This run's repetitions as part-K.json each: merge() makes results.csv from them, so
+        a repetition whose outer guest died leaves the others standing."""
         meta = {"where": "harness (nested KVM on emulated SVM in a TCG guest)" if self.harness
-                else "host", "reps": self.reps, "smoke": self.smoke,
+                else "host", "smoke": self.smoke,
                 "cpu": cpu_model(), "kernel": os.uname().release,
                 "host_cpu": self.env["host_cpu"], "host_kernel": self.env["host_kernel"],
                 "kvmm": self.env["kvmm_rev"], "crun": version(["crun", "--version"]),
@@ -455,8 +450,52 @@ class Bench:
                           "disk_mb": self.disk_mb, "disk_secs": self.disk_secs,
                           "net_secs": self.net_secs, "density": self.density},
                 "notes": sorted(set(self.notes))}
-        with open(os.path.join(self.out, "meta.json"), "w") as f:
-            json.dump(meta, f, indent=1)
+        for rep in self.rep_list:
+            cells = [[r, m, rep, v] for (r, m, k), v in self.results.items() if k == rep]
+            path = os.path.join(self.out, f"part-{rep}.json")
+            with open(path + ".tmp", "w") as f:
+                json.dump({"meta": meta, "cells": cells}, f)
+            os.replace(path + ".tmp", path)
+
+
+def merge(out, reps):
+    """results.csv and meta.json from the part-K.json of repetitions 1..reps; a repetition with
+    no part says why in every cell (fail-K.txt, written by vs-containers.sh)."""
+    results, meta, notes = {}, None, set()
+    for rep in range(1, reps + 1):
+        try:
+            with open(os.path.join(out, f"part-{rep}.json")) as f:
+                part = json.load(f)
+        except (OSError, ValueError):
+            try:
+                with open(os.path.join(out, f"fail-{rep}.txt")) as f:
+                    why = f.read().strip()
+            except OSError:
+                why = "not measured (run cut short)"
+            for r in ROWS:
+                for m, _, _ in METRICS:
+                    results[(r, m, rep)] = f"unavailable: repetition {rep}: {why}"
+            notes.add(f"repetition {rep}: {why}")
+            continue
+        meta = meta or part["meta"]
+        notes.update(part["meta"]["notes"])
+        for r, m, k, v in part["cells"]:
+            results[(r, m, k)] = v
+    path = os.path.join(out, "results.csv")
+    with open(path + ".tmp", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["runtime", "metric", "unit", "rep", "value"])
+        for r in ROWS:
+            for m, unit, _ in METRICS:
+                for rep in range(1, reps + 1):
+                    v = results.get((r, m, rep), "unavailable: not measured (run cut short)")
+                    w.writerow([r, m, unit, rep, f"{v:.3f}" if isinstance(v, float) else v])
+    os.replace(path + ".tmp", path)
+    if meta is None:
+        raise SystemExit("vs-containers: no repetition finished; see run.log")
+    meta.update(reps=reps, notes=sorted(notes))
+    with open(os.path.join(out, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=1)
 
 
 def fmt_got(got):
@@ -466,16 +505,21 @@ def fmt_got(got):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("step", choices=["prepare", "run"])
+    ap.add_argument("step", choices=["prepare", "run", "merge"])
     ap.add_argument("--out", required=True)
     ap.add_argument("--kvmm", default=os.path.join(TOP, "build", "kvmm"))
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--rep", type=int, help="run only this repetition (of --reps)")
     a = ap.parse_args()
     if a.reps < 1:
         ap.error("--reps wants at least 1")
+    if a.rep is not None and not 1 <= a.rep <= a.reps:
+        ap.error(f"--rep {a.rep}: outside 1..{a.reps}")
     if a.step == "prepare":
         cmd_prepare(a)
+    elif a.step == "merge":
+        merge(os.path.abspath(a.out), 1 if a.smoke else a.reps)
     else:
         Bench(a).run()
 
