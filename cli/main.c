@@ -11,6 +11,7 @@
 
 #include "cli/console.h"
 #include "cli/ctl.h"
+#include "cli/display.h"
 #include "cli/monitor.h"
 #include "cli/options.h"
 #include "loader/kernel.h"
@@ -124,6 +125,16 @@ static int open_kernel(struct kernel_image *k, const struct options *opts, const
 	return 0;
 }
 
+/* What a failure between opening the socket and starting the VM leaves to close. */
+static void close_socket_and_display(const struct options *opts, struct control_sock *sock,
+				     struct display *disp)
+{
+	if (opts->display.sdl)
+		display_close(disp);
+	if (opts->api_sock)
+		control_sock_close(sock);
+}
+
 static int exit_status(enum vm_stop why, int signo)
 {
 	if (signo)
@@ -166,6 +177,11 @@ int main(int argc, char **argv)
 		return EXIT_ERROR;
 	if (opts.initrd && read_file("--initrd", opts.initrd, &initrd) < 0)
 		return EXIT_ERROR;
+	if (opts.display.sdl && kimg.kind == KERNEL_ELF_PVH)
+		return log_error("--display sdl: %s boots through PVH, which has no way to tell it "
+				 "of a framebuffer: give its bzImage",
+				 opts.kernel),
+		       EXIT_ERROR;
 	for (int i = 0; i < opts.ndisks; i++)
 		if (check_disk(&opts.disks[i]) < 0)
 			return EXIT_ERROR;
@@ -182,13 +198,21 @@ int main(int argc, char **argv)
 	static struct control_sock sock;
 	if (opts.api_sock && control_sock_open(&sock, opts.api_sock) < 0)
 		return EXIT_ERROR;
+	/* The window opens before KVM (no display to open on is bad input too) and before any
+	 * privilege drop or filter: SDL connects to the X server, loads its drivers and reads
+	 * the X authority file here, so the display thread only draws and reads events. */
+	static struct display disp;
+	if (opts.display.sdl && display_open(&disp, opts.display.width, opts.display.height) < 0) {
+		if (opts.api_sock)
+			control_sock_close(&sock);
+		return EXIT_ERROR;
+	}
 	/* The time zone read now, while /etc/localtime is reachable: glibc loads it on the first
 	 * gmtime_r too (the RTC's), which would otherwise be an open on a filtered vCPU thread. */
 	tzset();
 	/* Every thread's filter compiled now, so a thread only installs one. */
 	if (seccomp_prepare((enum seccomp_mode)opts.seccomp) < 0) {
-		if (opts.api_sock)
-			control_sock_close(&sock);
+		close_socket_and_display(&opts, &sock, &disp);
 		return EXIT_ERROR;
 	}
 	if (opts.seccomp == SECCOMP_MODE_LOG)
@@ -220,6 +244,8 @@ int main(int argc, char **argv)
 	    .transport = opts.mmio ? VM_TRANSPORT_MMIO : VM_TRANSPORT_PCI,
 	    .ndisks = opts.ndisks,
 	    .nnics = opts.nnics,
+	    .fb_width = opts.display.sdl ? opts.display.width : 0,
+	    .fb_height = opts.display.sdl ? opts.display.height : 0,
 	};
 	for (int i = 0; i < opts.nnics; i++)
 		cfg.nics[i] = (struct vm_nic){opts.nics[i].tap,
@@ -231,8 +257,7 @@ int main(int argc, char **argv)
 	/* kernel, initrd and cmdline stay: every reset loads them again. */
 	static struct vm vm;
 	if (vm_create(&vm, &cfg) < 0) {
-		if (opts.api_sock)
-			control_sock_close(&sock);
+		close_socket_and_display(&opts, &sock, &disp);
 		return EXIT_ERROR;
 	}
 	static struct control ctl;
@@ -245,15 +270,15 @@ int main(int argc, char **argv)
 	 * the ones started below inherit the dropped ones. */
 	if ((opts.user || opts.chroot_dir) && privilege_apply(&priv) < 0) {
 		console_raw_leave();
+		close_socket_and_display(&opts, &sock, &disp);
 		vm_destroy(&vm);
 		control_destroy(&ctl);
-		if (opts.api_sock)
-			control_sock_close(&sock);
 		return EXIT_ERROR;
 	}
 	int signo = 0;
 	/* Commands only once every vCPU runs: clients that connect earlier wait in the backlog. */
 	if (vm_start(&vm) == 0 && (!opts.api_sock || control_sock_start(&sock, &ctl) == 0) &&
+	    (!opts.display.sdl || display_start(&disp, &vm, &ctl) == 0) &&
 	    seccomp_enter(SECCOMP_MAIN, "main") == 0) {
 		control_started(&ctl);
 		signo = console_loop(&vm, &ctl, STDIN_FILENO, (enum monitor_mode)opts.monitor);
@@ -264,8 +289,7 @@ int main(int argc, char **argv)
 	/* Whatever ended it, what the guest wrote is on disk before kvmm goes. */
 	vm_flush_disks(&vm);
 	control_vm_stopped(&ctl, stop);
-	if (opts.api_sock)
-		control_sock_close(&sock);
+	close_socket_and_display(&opts, &sock, &disp);
 	vm_destroy(&vm);
 	control_destroy(&ctl);
 	timeline_print(kimg.how); /* unless the guest's init printed it already */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/console.h"
+#include "devices/framebuffer.h"
 #include "loader/mptable.h"
 #include "vmm/log.h"
 #include "vmm/seccomp.h"
@@ -193,8 +194,61 @@ int parse_net(const char *arg, struct net_option *nic)
 	return ret;
 }
 
+static int parse_dimension(const char *arg, const char *kv, unsigned *out)
+{
+	const char *v = strchr(kv, '=') + 1;
+	char *end;
+	errno = 0;
+	unsigned long n = strtoul(v, &end, 10);
+	if (!*v || *end || errno || n > 65535 || v[0] == '-') {
+		log_error("--display '%s': '%s' is not a number of pixels", arg, kv);
+		return -1;
+	}
+	*out = (unsigned)n;
+	return 0;
+}
+
+int parse_display(const char *arg, struct display_option *d)
+{
+	*d = (struct display_option){.width = DISPLAY_DEFAULT_WIDTH,
+				     .height = DISPLAY_DEFAULT_HEIGHT};
+	if (!strcmp(arg, "none"))
+		return 0;
+	if (strcmp(arg, "sdl") && strncmp(arg, "sdl,", 4)) {
+		log_error("--display '%s': must be none or sdl[,width=W,height=H]", arg);
+		return -1;
+	}
+	d->sdl = true;
+	char *copy = strdup(arg);
+	if (!copy)
+		return log_error("out of memory"), -1;
+	int ret = 0;
+	char *save = NULL;
+	strtok_r(copy, ",", &save); /* "sdl" */
+	for (char *kv = strtok_r(NULL, ",", &save); kv && ret == 0;
+	     kv = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(kv, "width=", 6))
+			ret = parse_dimension(arg, kv, &d->width);
+		else if (!strncmp(kv, "height=", 7))
+			ret = parse_dimension(arg, kv, &d->height);
+		else {
+			log_error("--display '%s': unknown option '%s' (width=W, height=H)", arg,
+				  kv);
+			ret = -1;
+		}
+	}
+	free(copy);
+	const char *why = ret == 0 ? framebuffer_check_mode(d->width, d->height) : NULL;
+	if (why) {
+		log_error("--display '%s': %s", arg, why);
+		ret = -1;
+	}
+	return ret;
+}
+
 enum {
 	OPT_KERNEL = 256,
+	OPT_DISPLAY,
 	OPT_SECCOMP,
 	OPT_USER,
 	OPT_CHROOT,
@@ -244,6 +298,7 @@ static const struct option long_options[] = {
     {"kernel-cache", required_argument, NULL, OPT_KERNEL_CACHE},
     {"boot-timeline", no_argument, NULL, OPT_BOOT_TIMELINE},
     {"seccomp", required_argument, NULL, OPT_SECCOMP},
+    {"display", required_argument, NULL, OPT_DISPLAY},
     {"user", required_argument, NULL, OPT_USER},
     {"runas", required_argument, NULL, OPT_USER},
     {"chroot", required_argument, NULL, OPT_CHROOT},
@@ -366,6 +421,10 @@ int options_parse(struct options *opts, int argc, char **argv)
 		case OPT_BOOT_TIMELINE:
 			opts->boot_timeline = true;
 			break;
+		case OPT_DISPLAY:
+			if (parse_display(optarg, &opts->display) < 0)
+				return -1;
+			break;
 		case OPT_SECCOMP: {
 			enum seccomp_mode m;
 			if (seccomp_parse_mode(optarg, &m) < 0) {
@@ -432,7 +491,9 @@ char *options_guest_cmdline(const struct options *opts)
 {
 	const char *user = opts->cmdline ? opts->cmdline : "";
 	/* A user who names their own console gets exactly that one. */
-	const char *base = has_param(user, "console=") ? "reboot=k" : KVMM_BASE_CMDLINE;
+	const char *base = has_param(user, "console=") ? "reboot=k"
+			   : opts->display.sdl	       ? "console=tty0 " KVMM_BASE_CMDLINE
+						       : KVMM_BASE_CMDLINE;
 	size_t len = strlen(base) + 1 + strlen(user) + 1;
 	char *s = malloc(len);
 	if (s)
@@ -476,6 +537,9 @@ void options_usage(FILE *out)
 	    "  --no-reboot       a guest reboot ends kvmm (exit 0) instead of resetting in place\n"
 	    "  --no-acpi         no ACPI tables or power button: the guest finds its CPUs and\n"
 	    "                    interrupts through the MP table alone, and cannot power off\n"
+	    "  --display none|sdl[,width=W,height=H]\n"
+	    "                    the guest's screen in an SDL2 window (default 1024x768, 32 bpp),\n"
+	    "                    with a virtio keyboard and tablet; none (default): serial only\n"
 	    "  --kvm-device PATH KVM device, default " KVMM_DEFAULT_KVM "\n"
 	    "  --seccomp on|log|off\n"
 	    "                    each thread's system-call allow-list: a call outside it ends "

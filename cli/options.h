@@ -10,6 +10,8 @@
 #define KVMM_MAX_MEM	 (1ULL << 40)
 #define KVMM_DEFAULT_KVM "/dev/kvm"
 /* Always present unless the user names a console of their own. */
+/* With --display sdl, console=tty0 comes first: the kernel's messages on the screen too, and
+ * ttyS0 (the last) still /dev/console. */
 #define KVMM_BASE_CMDLINE "console=ttyS0 reboot=k"
 
 #define KVMM_MAX_DISKS 8
@@ -23,11 +25,20 @@ struct disk_option {
 
 #define KVMM_MAX_NICS 4
 
+/* --display sdl's mode when it names none (QEMU's and kvmtool's default too). */
+#define DISPLAY_DEFAULT_WIDTH  1024
+#define DISPLAY_DEFAULT_HEIGHT 768
+
 struct net_option {
 	char tap[16];
 	uint8_t mac[6];
 	bool has_mac;
 	bool vhost; /* data path in the host kernel's vhost-net */
+};
+
+struct display_option {
+	bool sdl; /* --display sdl; false: none */
+	unsigned width, height;
 };
 
 struct options {
@@ -54,6 +65,7 @@ struct options {
 	struct disk_option disks[KVMM_MAX_DISKS];
 	int nnics;
 	struct net_option nics[KVMM_MAX_NICS];
+	struct display_option display;
 	bool help, version;
 };
 
@@ -64,6 +76,10 @@ int parse_size(const char *s, uint64_t *bytes);
 
 /* Parses "PATH[,ro][,serial=ID]". Returns 0, or -1 after a one-line error naming the value. */
 int parse_disk(const char *arg, struct disk_option *disk);
+
+/* Parses "none" or "sdl[,width=W][,height=H]" (default 1024x768). Returns 0, or -1 after a
+ * one-line error naming the value. */
+int parse_display(const char *arg, struct display_option *d);
 
 /* Parses "tap=NAME[,mac=52:54:00:12:34:56]". Returns 0, or -1 after a one-line error. */
 int parse_net(const char *arg, struct net_option *nic);

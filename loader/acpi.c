@@ -6,6 +6,7 @@
 
 #include "aml.h"
 #include "devices/acpi_pm.h"
+#include "devices/framebuffer.h"
 #include "devices/i8042.h"
 #include "devices/pci.h"
 #include "devices/rtc.h"
@@ -212,8 +213,9 @@ static void pci_root_bridge(struct aml *a, const struct acpi_config *cfg)
 	aml_res_io(a, PCI_CONFIG_ADDRESS, 8);
 	aml_res_io_window(a, 0x0000, PCI_CONFIG_ADDRESS - 1);
 	aml_res_io_window(a, PCI_CONFIG_ADDRESS + 8, 0xffff);
-	/* The PCI hole up to the virtio-mmio devices (then the IOAPIC and local APICs). */
-	aml_res_mem32_window(a, (uint32_t)GMEM_HOLE_START, (uint32_t)VIRTIO_MMIO_BASE - 1);
+	/* The PCI hole up to the framebuffer's place (then the virtio-mmio devices, the IOAPIC
+	 * and local APICs), whether or not there is a display: BARs never move with an option. */
+	aml_res_mem32_window(a, (uint32_t)GMEM_HOLE_START, (uint32_t)FB_BASE - 1);
 	uint64_t top = cfg->ram_top > GMEM_HOLE_END ? cfg->ram_top : GMEM_HOLE_END;
 	uint64_t lo = (top + WIN64_ALIGN - 1) & ~(WIN64_ALIGN - 1);
 	if (lo + WIN64_SIZE <= WIN64_LIMIT)

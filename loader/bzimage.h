@@ -38,12 +38,18 @@ int bzimage_parse(const uint8_t *image, size_t len, struct bzimage *bz, char *er
 
 struct kernel_image;
 
+struct screen_info;
+
 struct boot_config {
 	const struct kernel_image *kernel;
 	const uint8_t *initrd; /* NULL for none */
 	size_t initrd_len;
 	const char *cmdline;
 	uint64_t rsdp; /* the ACPI RSDP's address, 0 for none */
+	/* A linear framebuffer for the zero page (NULL: none; PVH has no place for one), and the
+	 * guest-physical range it takes, marked reserved in e820. */
+	const struct screen_info *screen;
+	uint64_t fb_base, fb_size;
 };
 
 /* Where the loader put things; the vCPU setup needs entry and zero page. */

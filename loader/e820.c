@@ -29,3 +29,20 @@ int e820_build(struct e820_map *map, const struct gmem_region *regions, int nreg
 			return -1;
 	return 0;
 }
+
+int e820_insert(struct e820_map *map, uint64_t addr, uint64_t size, uint32_t type)
+{
+	if (size == 0 || addr + size < addr || map->n >= E820_MAX)
+		return -1;
+	int i = 0;
+	while (i < map->n && map->e[i].addr < addr)
+		i++;
+	if (i > 0 && map->e[i - 1].addr + map->e[i - 1].size > addr)
+		return -1;
+	if (i < map->n && addr + size > map->e[i].addr)
+		return -1;
+	memmove(&map->e[i + 1], &map->e[i], (size_t)(map->n - i) * sizeof(map->e[0]));
+	map->e[i] = (struct e820_entry){addr, size, type};
+	map->n++;
+	return 0;
+}

@@ -31,6 +31,10 @@ struct e820_map {
  * an empty range, overlap, disorder or a full table. */
 int e820_add(struct e820_map *map, uint64_t addr, uint64_t size, uint32_t type);
 
+/* Puts one range where it belongs in an ordered map (a device's reserved memory in a gap).
+ * Returns 0, or -1 for an empty range, overlap or a full table. */
+int e820_insert(struct e820_map *map, uint64_t addr, uint64_t size, uint32_t type);
+
 /* The map for guest memory laid out as mem describes (RAM regions, the PCI hole as a gap).
  * Returns 0, or -1 when RAM is too small to hold base memory and 1 MiB. */
 int e820_build(struct e820_map *map, const struct gmem_region *regions, int nregions);

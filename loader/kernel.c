@@ -264,6 +264,8 @@ static int write_zero_page(const struct guest_mem *mem, const struct kernel_imag
 	}
 	zp->e820_entries = (uint8_t)map->n;
 	zp->acpi_rsdp_addr = cfg->rsdp;
+	if (cfg->screen)
+		zp->screen_info = *cfg->screen;
 	return 0;
 }
 
@@ -339,6 +341,10 @@ int kernel_load(const struct guest_mem *mem, const struct boot_config *cfg, stru
 	struct e820_map map;
 	if (e820_build(&map, mem->regions, mem->nregions) < 0)
 		return log_error("guest memory too small for an e820 map"), -1;
+	if (cfg->fb_size && e820_insert(&map, cfg->fb_base, cfg->fb_size, E820_RESERVED) < 0)
+		return log_error("the framebuffer at 0x%llx overlaps RAM",
+				 (unsigned long long)cfg->fb_base),
+		       -1;
 	out->zero_page = BOOT_ZERO_PAGE_ADDR;
 	if (k->kind == KERNEL_ELF_PVH)
 		return write_start_info(mem, cfg, out, &map);

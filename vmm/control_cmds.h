@@ -63,3 +63,7 @@ CONTROL_INFO(mem);
 CONTROL_INFO(pci);
 CONTROL_INFO(block);
 CONTROL_INFO(net);
+/* The screen (control_display.c): info display, screendump, sendkey. */
+CONTROL_INFO(display);
+CONTROL_INFO(screendump);
+CONTROL_INFO(sendkey);

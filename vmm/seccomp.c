@@ -101,12 +101,33 @@ static const int control_calls[] = {
     SCMP_SYS(sendto),	  SCMP_SYS(sendmsg),	 SCMP_SYS(shutdown), SCMP_SYS(getsockopt),
 };
 
+/* `screendump FILE` from the monitor or a socket client: the PNG goes to a new temporary file
+ * (see allow_create_open) renamed into place, or removed when writing failed. */
+static const int screendump_calls[] = {
+    SCMP_SYS(rename), SCMP_SYS(renameat), SCMP_SYS(renameat2),
+    SCMP_SYS(unlink), SCMP_SYS(unlinkat), SCMP_SYS(fcntl),
+};
+
+/* The display thread: SDL's event queue over its connection to the X server (or Wayland
+ * compositor) and shared-memory images, its 60 Hz sleep; the commands it runs are powerdown
+ * and quit (the window closed). */
+static const int display_calls[] = {
+    SCMP_SYS(poll),   SCMP_SYS(ppoll),	   SCMP_SYS(read),	SCMP_SYS(readv),
+    SCMP_SYS(writev), SCMP_SYS(recvmsg),   SCMP_SYS(recvfrom),	SCMP_SYS(sendmsg),
+    SCMP_SYS(sendto), SCMP_SYS(shmget),	   SCMP_SYS(shmat),	SCMP_SYS(shmdt),
+    SCMP_SYS(shmctl), SCMP_SYS(ioctl),	   SCMP_SYS(fdatasync), SCMP_SYS(io_uring_enter),
+    SCMP_SYS(select), SCMP_SYS(pselect6),  SCMP_SYS(fstat),	SCMP_SYS(newfstatat),
+    SCMP_SYS(close),  SCMP_SYS(epoll_ctl), SCMP_SYS(shutdown),
+};
+
 /* ioctl is allowed per request, never whole. The terminal's: every thread may restore it on a
  * fatal path; the main thread also runs the monitor prompt. */
 static const unsigned long tty_restore_ioctls[] = {TCSETS, TCSETSW, TCSETSF};
 static const unsigned long tty_ioctls[] = {TCGETS, TIOCGWINSZ, TIOCSWINSZ, FIONREAD};
 /* A vCPU's own. */
 static const unsigned long run_ioctls[] = {KVM_RUN};
+/* The display's: the framebuffer's dirty pages, and what X11's event queue asks its socket. */
+static const unsigned long display_ioctls[] = {KVM_GET_DIRTY_LOG, FIONREAD};
 /* Interrupt lines, irqfds, ioeventfds and MSI routes: device models on any thread. */
 static const unsigned long irq_ioctls[] = {KVM_IRQ_LINE, KVM_IRQFD, KVM_IOEVENTFD,
 					   KVM_SET_GSI_ROUTING};
@@ -145,16 +166,18 @@ struct ioctl_set {
 
 struct thread_policy {
 	const char *name;
-	struct call_set calls[3];
+	struct call_set calls[4];
 	struct ioctl_set ioctls[MAX_SETS];
 	bool read_only_open; /* openat for reading: sysfs counters */
+	bool create_open;    /* openat of a new file for writing: screendump's */
 };
 
 static const struct thread_policy policies[SECCOMP_NTHREADS] = {
     [SECCOMP_MAIN] = {"main",
-		      {SET(base_calls), SET(command_calls), SET(main_calls)},
+		      {SET(base_calls), SET(command_calls), SET(main_calls), SET(screendump_calls)},
 		      {SET(tty_restore_ioctls), SET(tty_ioctls), SET(irq_ioctls), SET(net_ioctls),
 		       SET(state_ioctls)},
+		      true,
 		      true},
     [SECCOMP_VCPU] = {"vcpu",
 		      {SET(base_calls), SET(vcpu_calls)},
@@ -169,10 +192,16 @@ static const struct thread_policy policies[SECCOMP_NTHREADS] = {
 			 {SET(tty_restore_ioctls)},
 			 false},
     [SECCOMP_CONTROL] = {"control",
-			 {SET(base_calls), SET(command_calls), SET(control_calls)},
+			 {SET(base_calls), SET(command_calls), SET(control_calls),
+			  SET(screendump_calls)},
 			 {SET(tty_restore_ioctls), SET(irq_ioctls), SET(net_ioctls),
 			  SET(state_ioctls)},
+			 true,
 			 true},
+    [SECCOMP_DISPLAY] = {"display",
+			 {SET(base_calls), SET(display_calls)},
+			 {SET(tty_restore_ioctls), SET(display_ioctls), SET(irq_ioctls)},
+			 false},
 };
 
 static enum seccomp_mode mode = SECCOMP_MODE_OFF;
@@ -205,11 +234,11 @@ bool seccomp_allows(enum seccomp_thread kind, int nr)
 	if (kind >= SECCOMP_NTHREADS)
 		return false;
 	const struct thread_policy *p = &policies[kind];
-	for (size_t s = 0; s < 3; s++)
+	for (size_t s = 0; s < 4; s++)
 		for (size_t i = 0; i < p->calls[s].n; i++)
 			if (p->calls[s].calls[i] == nr)
 				return true;
-	return nr == SCMP_SYS(openat) && p->read_only_open;
+	return nr == SCMP_SYS(openat) && (p->read_only_open || p->create_open);
 }
 
 size_t seccomp_allowed_count(enum seccomp_thread kind)
@@ -318,7 +347,7 @@ static int compile(enum seccomp_thread kind, uint32_t deflt, struct sock_fprog *
 				  SCMP_SYS(read),  SCMP_SYS(epoll_wait), SCMP_SYS(io_uring_enter)};
 	for (size_t i = 0; i < sizeof(hot) / sizeof(hot[0]); i++)
 		seccomp_syscall_priority(ctx, hot[i], (uint8_t)(255 - i));
-	for (size_t s = 0; s < 3; s++)
+	for (size_t s = 0; s < 4; s++)
 		for (size_t i = 0; i < p->calls[s].n; i++) {
 			int nr = p->calls[s].calls[i];
 			if (nr == SCMP_SYS(ioctl))
@@ -348,6 +377,17 @@ static int compile(enum seccomp_thread kind, uint32_t deflt, struct sock_fprog *
 	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
 				  SCMP_A2(SCMP_CMP_MASKED_EQ,
 					  O_ACCMODE | O_CREAT | O_TRUNC | O_PATH, O_RDONLY))) < 0) {
+		err_set(why, whylen, "openat rule: %s", strerror(-r));
+		goto out;
+	}
+	/* Creating a new file, exclusively and not through a link, for writing: a screendump
+	 * cannot truncate or overwrite anything that exists. */
+	if (p->create_open &&
+	    (r = seccomp_rule_add(
+		 ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+		 SCMP_A2(SCMP_CMP_MASKED_EQ,
+			 O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW | O_PATH,
+			 O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW))) < 0) {
 		err_set(why, whylen, "openat rule: %s", strerror(-r));
 		goto out;
 	}

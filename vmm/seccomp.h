@@ -20,6 +20,7 @@ enum seccomp_thread {
 	SECCOMP_IO,	 /* virtqueue work, io_uring completions, TAP reads */
 	SECCOMP_CONSOLE, /* the console output writer */
 	SECCOMP_CONTROL, /* the control socket: clients and the commands they send */
+	SECCOMP_DISPLAY, /* the SDL window: X11 or Wayland traffic, the dirty log, input */
 	SECCOMP_NTHREADS,
 };
 

@@ -15,6 +15,7 @@
 #include "loader/mptable.h"
 #include "loader/x86_boot.h"
 #include "log.h"
+#include "screendump.h"
 #include "timeline.h"
 
 /* The POST diagnostic port: Linux writes it as an I/O delay, thousands of times during boot. */
@@ -132,6 +133,10 @@ static void reset_acpi_pm(void *dev)
 static void reset_pci(void *dev)
 {
 	pci_bus_reset(dev);
+}
+static void reset_framebuffer(void *dev)
+{
+	framebuffer_reset(dev);
 }
 static void reset_virtio(void *dev)
 {
@@ -340,6 +345,23 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 			goto fail;
 	}
 
+	/* A screen: the framebuffer (a memslot of its own) and the keyboard and tablet. */
+	if (cfg->fb_width) {
+		vm->fb = calloc(1, sizeof(*vm->fb));
+		vm->kbd = calloc(1, sizeof(*vm->kbd));
+		vm->tablet = calloc(1, sizeof(*vm->tablet));
+		if (!vm->fb || !vm->kbd || !vm->tablet ||
+		    framebuffer_init(vm->fb, &vm->kvm, cfg->fb_width, cfg->fb_height) < 0)
+			goto fail;
+		add_device(vm, "framebuffer", reset_framebuffer, vm->fb);
+		framebuffer_screen_info(cfg->fb_width, cfg->fb_height, &vm->screen);
+		if (virtio_input_init(vm->kbd, VIRTIO_INPUT_KEYBOARD, &vm->mem, &vm->io) < 0 ||
+		    attach_virtio(vm, &vm->kbd->vd) < 0 ||
+		    virtio_input_init(vm->tablet, VIRTIO_INPUT_TABLET, &vm->mem, &vm->io) < 0 ||
+		    attach_virtio(vm, &vm->tablet->vd) < 0)
+			goto fail;
+	}
+
 	timeline_mark(TL_DEVICES);
 
 	/* 5. Kernel, initrd and boot tables in memory (load_guest). Ours first on the command
@@ -356,6 +378,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	    .initrd_len = cfg->initrd_len,
 	    .cmdline = vm->cmdline,
 	    .rsdp = vm->acpi ? ACPI_RSDP_ADDR : 0,
+	    .screen = vm->fb ? &vm->screen : NULL,
+	    .fb_base = vm->fb ? FB_BASE : 0,
+	    .fb_size = vm->fb ? vm->fb->size : 0,
 	};
 	struct boot_layout boot;
 	if (load_guest(vm, &boot) < 0)
@@ -583,6 +608,29 @@ int vm_power_button(struct vm *vm)
 	return acpi_pm_power_button(&vm->acpi_pm) ? 1 : 0;
 }
 
+int vm_send_keys(struct vm *vm, const uint16_t *codes, unsigned n, char *err, size_t errlen)
+{
+	if (!vm->kbd) {
+		snprintf(err, errlen, "the VM has no keyboard (it comes with --display sdl)");
+		return -1;
+	}
+	for (unsigned i = 0; i < n; i++)
+		virtio_input_key(vm->kbd, codes[i], true);
+	for (unsigned i = n; i-- > 0;)
+		virtio_input_key(vm->kbd, codes[i], false);
+	return 0;
+}
+
+int vm_screendump(struct vm *vm, const char *path, char *err, size_t errlen)
+{
+	if (!vm->fb) {
+		snprintf(err, errlen, "the VM has no screen (it comes with --display sdl)");
+		return -1;
+	}
+	return screendump_write_png(path, vm->fb->pixels, vm->fb->width, vm->fb->height,
+				    vm->fb->stride, err, errlen);
+}
+
 void vm_flush_disks(struct vm *vm)
 {
 	for (int i = 0; i < vm->ndisks; i++)
@@ -630,6 +678,18 @@ void vm_destroy(struct vm *vm)
 		free(vm->nics[i]);
 	}
 	vm->nnics = 0;
+	if (vm->kbd)
+		virtio_input_destroy(vm->kbd);
+	if (vm->tablet)
+		virtio_input_destroy(vm->tablet);
+	free(vm->kbd);
+	free(vm->tablet);
+	vm->kbd = vm->tablet = NULL;
+	if (vm->fb) {
+		framebuffer_destroy(vm->fb);
+		free(vm->fb);
+		vm->fb = NULL;
+	}
 	/* No vCPU writes the UART any more: what the guest printed goes out, then the UART. */
 	console_out_destroy(&vm->console_out);
 	if (vm->serial.tx_dropped)

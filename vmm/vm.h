@@ -1,17 +1,20 @@
 /* A virtual machine: KVM, guest memory, buses, devices and vCPUs, and its run state. */
 #pragma once
 
+#include <linux/screen_info.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "devices/acpi_pm.h"
 #include "devices/boot_timer.h"
+#include "devices/framebuffer.h"
 #include "devices/i8042.h"
 #include "devices/pci.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
 #include "devices/virtio_blk.h"
+#include "devices/virtio_input.h"
 #include "devices/virtio_mmio.h"
 #include "devices/virtio_net.h"
 #include "devices/virtio_pci.h"
@@ -64,6 +67,9 @@ struct vm_config {
 	struct vm_disk disks[VM_MAX_DISKS];
 	int nnics;
 	struct vm_nic nics[VM_MAX_NICS];
+	/* A framebuffer of this mode with a virtio keyboard and tablet (a display shows it);
+	 * 0 x 0: none. */
+	unsigned fb_width, fb_height;
 };
 
 /* Why the VM stopped running. The first reason reported wins. */
@@ -103,6 +109,9 @@ struct vm {
 	int ndisks;
 	struct virtio_net *nics[VM_MAX_NICS];
 	int nnics;
+	struct framebuffer *fb;		   /* NULL: no display */
+	struct virtio_input *kbd, *tablet; /* with the framebuffer */
+	struct screen_info screen;	   /* the framebuffer, for the zero page */
 	struct vm_device devices[VM_MAX_DEVICES];
 	int ndevices;
 	enum vm_transport transport;
@@ -174,5 +183,10 @@ bool vm_reset_pending(struct vm *vm);
 /* Presses the ACPI power button. Returns 1 when the guest has enabled it, 0 when it has not
  * (no ACPI in the guest, or no button driver: nothing will happen), -1 without ACPI. */
 int vm_power_button(struct vm *vm);
+/* Presses codes (Linux key codes) in order on the virtio keyboard, then releases them in
+ * reverse: QEMU's sendkey. Returns 0, or -1 (why in err) without a keyboard. */
+int vm_send_keys(struct vm *vm, const uint16_t *codes, unsigned n, char *err, size_t errlen);
+/* The framebuffer as it is now, to a PNG file. Returns 0, or -1 with why in err. */
+int vm_screendump(struct vm *vm, const char *path, char *err, size_t errlen);
 /* fdatasync on every disk image. */
 void vm_flush_disks(struct vm *vm);

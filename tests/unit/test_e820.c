@@ -126,6 +126,39 @@ START_TEST(test_add_full)
 }
 END_TEST
 
+START_TEST(test_insert)
+{
+	/* The framebuffer's reserved range goes in the gap between low and high RAM. */
+	const uint64_t ram = 5 * GiB;
+	struct gmem_region r[GMEM_MAX_REGIONS];
+	int n = gmem_layout(ram, GMEM_HOLE_START, GMEM_HOLE_END, r);
+	struct e820_map m;
+	ck_assert_int_eq(e820_build(&m, r, n), 0);
+	ck_assert_int_eq(e820_insert(&m, 0xfc000000, 3 * MiB, E820_RESERVED), 0);
+	ck_assert_int_eq(m.n, 5);
+	expect_entry(&m, 3, 0xfc000000, 0xfc000000 + 3 * MiB, E820_RESERVED);
+	expect_entry(&m, 4, 4 * GiB, 6 * GiB, E820_RAM);
+	for (int i = 1; i < m.n; i++)
+		ck_assert_uint_le(m.e[i - 1].addr + m.e[i - 1].size, m.e[i].addr);
+	/* overlapping RAM on either side, or the new entry itself, is refused and changes nothing
+	 */
+	ck_assert_int_eq(e820_insert(&m, 3 * GiB - 4096, 8192, E820_RESERVED), -1);
+	ck_assert_int_eq(e820_insert(&m, 4 * GiB - 4096, 8192, E820_RESERVED), -1);
+	ck_assert_int_eq(e820_insert(&m, 0xfc100000, 4096, E820_RESERVED), -1);
+	ck_assert_int_eq(e820_insert(&m, 0xfd000000, 0, E820_RESERVED), -1);
+	ck_assert_int_eq(e820_insert(&m, UINT64_MAX - 10, 100, E820_RESERVED), -1);
+	ck_assert_int_eq(m.n, 5);
+	/* at the very end, and at the start of an empty map */
+	ck_assert_int_eq(e820_insert(&m, 7 * GiB, 4096, E820_RESERVED), 0);
+	expect_entry(&m, 5, 7 * GiB, 7 * GiB + 4096, E820_RESERVED);
+	struct e820_map e;
+	memset(&e, 0, sizeof(e));
+	ck_assert_int_eq(e820_insert(&e, 0x1000, 0x1000, E820_RAM), 0);
+	ck_assert_int_eq(e820_insert(&e, 0x0, 0x1000, E820_RAM), 0);
+	expect_entry(&e, 0, 0, 0x1000, E820_RAM);
+}
+END_TEST
+
 static Suite *e820_suite(void)
 {
 	Suite *s = suite_create("e820");
@@ -136,6 +169,7 @@ static Suite *e820_suite(void)
 	tcase_add_test(tc, test_build_too_small);
 	tcase_add_test(tc, test_add_rules);
 	tcase_add_test(tc, test_add_full);
+	tcase_add_test(tc, test_insert);
 	suite_add_tcase(s, tc);
 	return s;
 }

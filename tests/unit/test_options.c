@@ -246,6 +246,41 @@ START_TEST(test_guest_cmdline_netconsole_keeps_base)
 }
 END_TEST
 
+START_TEST(test_display)
+{
+	ck_assert_int_eq(parse("--kernel", "bz", NULL), 0);
+	ck_assert(!opts.display.sdl); /* none by default */
+	ck_assert_int_eq(parse("--kernel", "bz", "--display", "sdl", NULL), 0);
+	ck_assert(opts.display.sdl);
+	ck_assert_uint_eq(opts.display.width, DISPLAY_DEFAULT_WIDTH);
+	ck_assert_uint_eq(opts.display.height, DISPLAY_DEFAULT_HEIGHT);
+	ck_assert_int_eq(parse("--kernel", "bz", "--display", "sdl,height=600,width=800", NULL), 0);
+	ck_assert_uint_eq(opts.display.width, 800);
+	ck_assert_uint_eq(opts.display.height, 600);
+	ck_assert_int_eq(parse("--kernel", "bz", "--display", "none", NULL), 0);
+	ck_assert(!opts.display.sdl);
+	/* console=tty0 first with a screen, so the kernel's messages show there too */
+	struct options o = {.display = {.sdl = true}};
+	char *c = options_guest_cmdline(&o);
+	ck_assert_str_eq(c, "console=tty0 " KVMM_BASE_CMDLINE);
+	free(c);
+	struct display_option d;
+	const char *bad[] = {"vnc",
+			     "sdl,width=",
+			     "sdl,width=-8",
+			     "sdl,width=8x",
+			     "sdl,width=99999999999",
+			     "sdl,width=100",
+			     "sdl,height=5000",
+			     "sdl,width=1020",
+			     "sdl,depth=32",
+			     "sdlx",
+			     ""};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(parse_display(bad[i], &d) == -1, "'%s' accepted", bad[i]);
+}
+END_TEST
+
 START_TEST(test_disk_keys)
 {
 	struct disk_option d;
@@ -321,6 +356,7 @@ static Suite *options_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("parse_disk_net");
+	tcase_add_test(tc, test_display);
 	tcase_add_test(tc, test_disk_keys);
 	tcase_add_test(tc, test_net_keys);
 	tcase_add_test(tc, test_net_rejects);
