@@ -2,6 +2,7 @@
 
 #include <SDL2/SDL.h>
 #include <errno.h>
+#include <iconv.h>
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,7 @@ int display_open(struct display *d, unsigned width, unsigned height)
 	d->width = width, d->height = height;
 	/* kvmm takes SIGINT/TERM through its own signalfd; SDL must not install handlers. A
 	 * software renderer unless SDL_RENDER_DRIVER says otherwise: no GL driver threads, and
-	 * the frame is a memory copy either way. */
+	 * the frame is a memory copy (to an X shared-memory image) either way. */
 	/* Asked before SDL: with no window system it would pick a driver that takes over the
 	 * machine's own screen, or one that shows nothing, and libwayland would print its own
 	 * complaint. Another driver is there by name (SDL_VIDEODRIVER=offscreen for tests). */
@@ -42,8 +43,15 @@ int display_open(struct display *d, unsigned width, unsigned height)
 			  "and WAYLAND_DISPLAY are unset)");
 		return -1;
 	}
+	/* A window system's driver only, unless SDL_VIDEODRIVER names one: when the X server is
+	 * unreachable SDL would otherwise fall back to its offscreen driver and show nothing. */
+	if (!getenv("SDL_VIDEODRIVER"))
+		SDL_SetHint(SDL_HINT_VIDEODRIVER, getenv("WAYLAND_DISPLAY") ? "wayland,x11" : "x11");
 	SDL_SetHint(SDL_HINT_NO_SIGNAL_HANDLERS, "1");
 	SDL_SetHint(SDL_HINT_RENDER_DRIVER, "software");
+	/* Nor GL behind the window's own framebuffer, which SDL's X11 driver would otherwise probe
+	 * for (Mesa's software GL starts threads of its own, outside any filter). */
+	SDL_SetHint(SDL_HINT_FRAMEBUFFER_ACCELERATION, "0");
 	SDL_SetHint(SDL_HINT_VIDEO_ALLOW_SCREENSAVER, "1");
 	if (SDL_Init(SDL_INIT_VIDEO) < 0) {
 		log_error("--display sdl: no display to open a window on (SDL: %s)",
@@ -66,6 +74,11 @@ int display_open(struct display *d, unsigned width, unsigned height)
 		display_close(d);
 		return -1;
 	}
+	/* Keys go to the guest as key codes, never as text: no text-input events, and the one
+	 * character conversion SDL's X11 key path still makes (ISO-8859-1 to UTF-8) loaded now,
+	 * while dlopen may open files: iconv's module stays loaded while this handle lives. */
+	SDL_StopTextInput();
+	d->iconv = iconv_open("UTF-8", "ISO-8859-1");
 	SDL_SetRenderDrawColor(d->renderer, 0, 0, 0, 255);
 	SDL_RenderClear(d->renderer);
 	SDL_RenderPresent(d->renderer);
@@ -301,6 +314,9 @@ static void teardown(struct display *d)
 		SDL_DestroyWindow(d->window);
 	d->texture = d->renderer = d->window = NULL;
 	SDL_Quit();
+	if (d->iconv != (iconv_t)-1 && d->iconv)
+		iconv_close(d->iconv);
+	d->iconv = NULL;
 }
 
 void display_close(struct display *d)

@@ -4,6 +4,7 @@
  * presses the guest's power button (or quits, when nothing would answer it). */
 #pragma once
 
+#include <iconv.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -14,6 +15,7 @@ struct control;
 
 struct display {
 	void *window, *renderer, *texture; /* SDL_Window, SDL_Renderer, SDL_Texture */
+	iconv_t iconv;			   /* held for SDL's key path: see display_open */
 	unsigned width, height;
 	struct vm *vm;
 	struct control *ctl;

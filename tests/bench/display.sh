@@ -50,8 +50,9 @@ measure() {
 if [ "${KVMM_BENCH_INNER:-}" = 1 ]; then
 	KERNEL=$3 INITRD=$4
 	[ -w /var/lib/xkb ] || mount -t tmpfs tmpfs /var/lib/xkb
+	mkdir -p /tmp/.X11-unix && mount -t tmpfs tmpfs /tmp/.X11-unix
 	export DISPLAY=:78
-	Xvfb "$DISPLAY" -screen 0 1280x1024x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
+	Xvfb "$DISPLAY" -screen 0 1280x1024x24 -nolisten tcp -nolock >"$WORK/xvfb.log" 2>&1 &
 	xvfb=$!
 	trap 'kill $xvfb 2>/dev/null || true' EXIT
 	for _ in $(seq 100); do xdotool getdisplaygeometry >/dev/null 2>&1 && break; sleep 0.2; done

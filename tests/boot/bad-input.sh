@@ -28,7 +28,7 @@ case_() {
 	shift 2
 	local out err rc
 	set +e
-	if [ "$1" = setpriv ]; then
+	if [ "$1" = setpriv ] || [ "$1" = env ]; then
 		out=$("$@" 2>err.txt </dev/null)
 	else
 		out=$("$KVMM" "$@" 2>err.txt </dev/null)
@@ -161,6 +161,13 @@ if [ -n "$kernel" ]; then
 	case_ "net bad vhost" "vhost=maybe" --kernel "$kernel" --net tap=kvmm0,vhost=maybe
 	case_ "no KVM device" "/no/such/kvm" --kernel "$kernel" --kvm-device /no/such/kvm
 	case_ "bad seccomp mode" "--seccomp 'maybe'" --kernel "$kernel" --seccomp maybe
+	case_ "display kind" "--display 'vnc'" --kernel "$kernel" --display vnc
+	case_ "display too small" "100x768" --kernel "$kernel" --display sdl,width=100
+	case_ "display unknown key" "depth=24" --kernel "$kernel" --display sdl,depth=24
+	case_ "display: none to open" "DISPLAY and WAYLAND_DISPLAY" env -u DISPLAY \
+		-u WAYLAND_DISPLAY -u SDL_VIDEODRIVER "$KVMM" --kernel "$kernel" --display sdl
+	case_ "display: X server unreachable" "x11" env -u WAYLAND_DISPLAY \
+		-u SDL_VIDEODRIVER DISPLAY=:59 "$KVMM" --kernel "$kernel" --display sdl
 	case_ "unknown user" "no-such-user-kvmm" --kernel "$kernel" --user no-such-user-kvmm
 	case_ "user is root" "--user root" --kernel "$kernel" --user root
 	case_ "chroot relative" "--chroot 'empty'" --kernel "$kernel" --chroot empty

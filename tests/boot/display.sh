@@ -28,10 +28,12 @@ if [ "${KVMM_DISPLAY_INNER:-}" = 1 ]; then
 		tail -40 "$LOG"
 		fail "no '$1' on the console within 300 s"
 	}
-	# Xvfb compiles its keymap into /var/lib/xkb, read-only here.
+	# Xvfb compiles its keymap into /var/lib/xkb, read-only here, and listens on a socket in
+	# /tmp/.X11-unix, which 9p (the shared /tmp) cannot hold.
 	[ -w /var/lib/xkb ] || mount -t tmpfs tmpfs /var/lib/xkb
+	mkdir -p /tmp/.X11-unix && mount -t tmpfs tmpfs /tmp/.X11-unix
 	export DISPLAY=:77
-	Xvfb "$DISPLAY" -screen 0 1280x1024x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
+	Xvfb "$DISPLAY" -screen 0 1280x1024x24 -nolisten tcp -nolock >"$WORK/xvfb.log" 2>&1 &
 	xvfb=$!
 	for _ in $(seq 100); do xdotool getdisplaygeometry >/dev/null 2>&1 && break; sleep 0.2; done
 	xdotool getdisplaygeometry >/dev/null || { cat "$WORK/xvfb.log"; fail "Xvfb did not start"; }
