@@ -46,7 +46,8 @@ int display_open(struct display *d, unsigned width, unsigned height)
 	/* A window system's driver only, unless SDL_VIDEODRIVER names one: when the X server is
 	 * unreachable SDL would otherwise fall back to its offscreen driver and show nothing. */
 	if (!getenv("SDL_VIDEODRIVER"))
-		SDL_SetHint(SDL_HINT_VIDEODRIVER, getenv("WAYLAND_DISPLAY") ? "wayland,x11" : "x11");
+		SDL_SetHint(SDL_HINT_VIDEODRIVER,
+			    getenv("WAYLAND_DISPLAY") ? "wayland,x11" : "x11");
 	SDL_SetHint(SDL_HINT_NO_SIGNAL_HANDLERS, "1");
 	SDL_SetHint(SDL_HINT_RENDER_DRIVER, "software");
 	/* Nor GL behind the window's own framebuffer, which SDL's X11 driver would otherwise probe

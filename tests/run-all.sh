@@ -40,10 +40,12 @@ echo "== boot tests (where /dev/kvm exists: see tests/harness/README.md)"
 ctest --test-dir build -L boot --output-on-failure -V
 
 # Numbers, not tests: the same run's virtio-blk read beside the host's (the TCP rates with and
-# without vhost are in the boot_virtio_net tests' output above), and pause/resume latency and
-# reset-to-marker time beside a fresh process's boot. A failure here is reported
-# and does not fail the run.
+# without vhost are in the boot_virtio_net tests' output above), pause/resume latency and
+# reset-to-marker time beside a fresh process's boot, boot times beside QEMU microvm, and what
+# an idle and a redrawing --display sdl costs the host beside --display none. A failure here is
+# reported and does not fail the run.
 echo "== benchmarks"
 bash tests/bench/blk-read.sh build/kvmm 128 || echo "benchmark blk-read did not finish (not a test)"
 bash tests/bench/lifecycle.sh build/kvmm 10 || echo "benchmark lifecycle did not finish (not a test)"
 bash tests/bench/boot.sh build/kvmm 5 || echo "benchmark boot did not finish (not a test)"
+bash tests/bench/display.sh build/kvmm 10 || echo "benchmark display did not finish (not a test)"
