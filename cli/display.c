@@ -170,7 +170,7 @@ static void key_event(struct display *d, const SDL_KeyboardEvent *k)
 		return; /* ours, not the guest's */
 	}
 	/* The guest's own autorepeat (EV_REP) makes the repeats. */
-	if (k->repeat || !d->vm->kbd)
+	if (k->repeat || !d->vm->kbd || vm_is_paused(d->vm))
 		return;
 	int code = keymap_by_hid((unsigned)k->keysym.scancode);
 	if (code >= 0)
@@ -179,6 +179,12 @@ static void key_event(struct display *d, const SDL_KeyboardEvent *k)
 
 static bool handle_event(struct display *d, const SDL_Event *ev)
 {
+	/* A paused guest takes no input: nothing lands in its rings until it runs again (the
+	 * keyboard's Ctrl-Alt-G still works: key_event). */
+	bool pointer = ev->type == SDL_MOUSEMOTION || ev->type == SDL_MOUSEBUTTONDOWN ||
+		       ev->type == SDL_MOUSEBUTTONUP || ev->type == SDL_MOUSEWHEEL;
+	if (pointer && vm_is_paused(d->vm))
+		return false;
 	switch (ev->type) {
 	case SDL_QUIT:
 		window_closed(d);

@@ -93,8 +93,11 @@ int cmd_sendkey(struct control *ctl, struct json_object *req, struct control_ori
 		snprintf(err, errlen, "sendkey: the VM has no keyboard (--display sdl gives one)");
 		return -1;
 	}
-	if (vm_send_keys(ctl->vm, codes, (unsigned)n, err, errlen) < 0)
+	char why[128];
+	if (vm_send_keys(ctl->vm, codes, (unsigned)n, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "sendkey: %s", why);
 		return -1;
+	}
 	put(result, "keys", json_object_new_int(n));
 	return 0;
 }

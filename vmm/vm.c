@@ -614,6 +614,11 @@ int vm_send_keys(struct vm *vm, const uint16_t *codes, unsigned n, char *err, si
 		snprintf(err, errlen, "the VM has no keyboard (it comes with --display sdl)");
 		return -1;
 	}
+	/* Nothing reaches a paused guest's rings: the keys would land while it is stopped. */
+	if (vm_is_paused(vm)) {
+		snprintf(err, errlen, "the VM is paused: resume it first");
+		return -1;
+	}
 	for (unsigned i = 0; i < n; i++)
 		virtio_input_key(vm->kbd, codes[i], true);
 	for (unsigned i = n; i-- > 0;)

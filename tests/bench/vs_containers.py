@@ -154,7 +154,7 @@ class Bench:
         self.density = 3 if a.smoke else 10
         self.op_timeout = 120 if a.smoke else 300  # beyond the boot, for one cpu or disk run
         self.kvmm, self.kernel = self.env["kvmm"], self.env["kernel"]
-        self.notes, self.results = [], {}
+        self.notes, self.results, self.running = [], {}, None
         self.harness = self.in_harness()
         base = "/run" if self.harness else self.out
         self.scratch = os.path.join(base, "vsc-scratch")
@@ -283,6 +283,8 @@ class Bench:
                     self.record(row.name, m, rep, "unavailable: " + VARIANTS[row.name][1])
                 continue
             t = time.monotonic()
+            self.running = f"{row.name} {gname}"
+            self.write()  # what is done so far survives the outer guest dying in this group
             progress(f"rep {rep}/{self.reps} {row.name}: {gname} ...")
             try:
                 got = fn(row)
@@ -434,6 +436,7 @@ class Bench:
                 self.write()
         finally:
             self.teardown()
+        self.running = None
         self.write()
 
     def write(self):
@@ -454,7 +457,7 @@ class Bench:
             cells = [[r, m, rep, v] for (r, m, k), v in self.results.items() if k == rep]
             path = os.path.join(self.out, f"part-{rep}.json")
             with open(path + ".tmp", "w") as f:
-                json.dump({"meta": meta, "cells": cells}, f)
+                json.dump({"meta": meta, "cells": cells, "running": self.running}, f)
             os.replace(path + ".tmp", path)
 
 
@@ -481,6 +484,19 @@ def merge(out, reps):
         notes.update(part["meta"]["notes"])
         for r, m, k, v in part["cells"]:
             results[(r, m, k)] = v
+        if part.get("running"):
+            # The outer guest died there: that group's cells and those after it are missing.
+            try:
+                with open(os.path.join(out, f"fail-{rep}.txt")) as f:
+                    why = f.read().strip()
+            except OSError:
+                why = "the run stopped"
+            notes.add(f"repetition {rep}: {why} during {part['running']}; the cells not "
+                      "measured by then are unavailable")
+            for r in ROWS:
+                for m, _, _ in METRICS:
+                    results.setdefault((r, m, rep), f"unavailable: repetition {rep}: {why} "
+                                       f"during {part['running']}, before this cell")
     path = os.path.join(out, "results.csv")
     with open(path + ".tmp", "w", newline="") as f:
         w = csv.writer(f)
