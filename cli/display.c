@@ -43,12 +43,22 @@ int display_open(struct display *d, unsigned width, unsigned height)
 			  "and WAYLAND_DISPLAY are unset)");
 		return -1;
 	}
-	/* A window system's driver only, unless SDL_VIDEODRIVER names one: when the X server is
-	 * unreachable SDL would otherwise fall back to its offscreen driver and show nothing. */
+	/* X11 (Xwayland in a Wayland session) unless SDL_VIDEODRIVER names a driver: SDL's
+	 * Wayland driver needs GL behind the window, and with an X server that does not answer
+	 * SDL would fall back to its offscreen driver and show nothing. */
+	if (!getenv("SDL_VIDEODRIVER") && !getenv("DISPLAY")) {
+		log_error("--display sdl: WAYLAND_DISPLAY is set but DISPLAY is not: kvmm's window "
+			  "needs X11 (Xwayland)");
+		return -1;
+	}
 	if (!getenv("SDL_VIDEODRIVER"))
-		SDL_SetHint(SDL_HINT_VIDEODRIVER,
-			    getenv("WAYLAND_DISPLAY") ? "wayland,x11" : "x11");
+		SDL_SetHint(SDL_HINT_VIDEODRIVER, "x11");
 	SDL_SetHint(SDL_HINT_NO_SIGNAL_HANDLERS, "1");
+	/* The close button is a window event of ours (window_closed), not SDL_QUIT as well. */
+	SDL_SetHint(SDL_HINT_QUIT_ON_LAST_WINDOW_CLOSE, "0");
+	/* The guest's keyboard, not an input method: SDL starts none (IBus would talk D-Bus on
+	 * the display thread, and reconnect through calls its filter does not have). */
+	setenv("SDL_IM_MODULE", "none", 1);
 	SDL_SetHint(SDL_HINT_RENDER_DRIVER, "software");
 	/* Nor GL behind the window's own framebuffer, which SDL's X11 driver would otherwise probe
 	 * for (Mesa's software GL starts threads of its own, outside any filter). */
@@ -137,13 +147,73 @@ static void window_closed(struct display *d)
 
 static void send_pointer(struct display *d, int x, int y, int wheel)
 {
-	if (!d->vm->tablet)
-		return;
 	x = x < 0 ? 0 : x >= (int)d->width ? (int)d->width - 1 : x;
 	y = y < 0 ? 0 : y >= (int)d->height ? (int)d->height - 1 : y;
+	d->px = x, d->py = y;
+	/* A paused guest takes no input: its rings stay as they are until it runs again, and
+	 * then it gets the pointer as it is by then (resume_input). */
+	if (vm_is_paused(d->vm)) {
+		d->pointer_owed = true;
+		return;
+	}
 	uint32_t ax = (uint32_t)((uint64_t)x * TABLET_MAX / (d->width - 1));
 	uint32_t ay = (uint32_t)((uint64_t)y * TABLET_MAX / (d->height - 1));
 	virtio_input_tablet(d->vm->tablet, ax, ay, d->buttons, wheel);
+}
+
+static bool key_bit(const uint64_t *set, unsigned code)
+{
+	return set[code / 64] >> (code % 64) & 1;
+}
+
+static void key_set(uint64_t *set, unsigned code, bool on)
+{
+	if (on)
+		set[code / 64] |= 1ULL << (code % 64);
+	else
+		set[code / 64] &= ~(1ULL << (code % 64));
+}
+
+static void key_event(struct display *d, const SDL_KeyboardEvent *k)
+{
+	bool down = k->type == SDL_KEYDOWN;
+	SDL_Keymod mod = SDL_GetModState();
+	if (down && k->keysym.scancode == SDL_SCANCODE_G && (mod & KMOD_CTRL) && (mod & KMOD_ALT)) {
+		if (d->grabbed)
+			set_grab(d, false);
+		return; /* ours, not the guest's */
+	}
+	/* The guest's own autorepeat (EV_REP) makes the repeats. */
+	int code = keymap_by_hid((unsigned)k->keysym.scancode);
+	if (k->repeat || code <= 0 || code > KEYMAP_MAX_CODE)
+		return;
+	/* Paused: presses are dropped, releases of keys the guest holds are owed to it, so no
+	 * key stays down in a guest that never saw it go up. */
+	if (vm_is_paused(d->vm)) {
+		if (!down && key_bit(d->keys_down, (unsigned)code))
+			key_set(d->keys_owed, (unsigned)code, true);
+		return;
+	}
+	if (virtio_input_key(d->vm->kbd, (uint16_t)code, down) == 0 || !down)
+		key_set(d->keys_down, (unsigned)code, down);
+}
+
+/* After a pause: the releases made meanwhile, and the pointer where it is now. */
+static void resume_input(struct display *d)
+{
+	if (vm_is_paused(d->vm))
+		return;
+	for (unsigned w = 0; w < KEY_WORDS; w++)
+		while (d->keys_owed[w]) {
+			unsigned code = w * 64 + (unsigned)__builtin_ctzll(d->keys_owed[w]);
+			key_set(d->keys_owed, code, false);
+			key_set(d->keys_down, code, false);
+			virtio_input_key(d->vm->kbd, (uint16_t)code, false);
+		}
+	if (d->pointer_owed) {
+		d->pointer_owed = false;
+		send_pointer(d, d->px, d->py, 0);
+	}
 }
 
 static unsigned button_bit(uint8_t sdl_button)
@@ -160,35 +230,9 @@ static unsigned button_bit(uint8_t sdl_button)
 	}
 }
 
-static void key_event(struct display *d, const SDL_KeyboardEvent *k)
-{
-	bool down = k->type == SDL_KEYDOWN;
-	SDL_Keymod mod = SDL_GetModState();
-	if (down && k->keysym.scancode == SDL_SCANCODE_G && (mod & KMOD_CTRL) && (mod & KMOD_ALT)) {
-		if (d->grabbed)
-			set_grab(d, false);
-		return; /* ours, not the guest's */
-	}
-	/* The guest's own autorepeat (EV_REP) makes the repeats. */
-	if (k->repeat || !d->vm->kbd || vm_is_paused(d->vm))
-		return;
-	int code = keymap_by_hid((unsigned)k->keysym.scancode);
-	if (code >= 0)
-		virtio_input_key(d->vm->kbd, (uint16_t)code, down);
-}
-
 static bool handle_event(struct display *d, const SDL_Event *ev)
 {
-	/* A paused guest takes no input: nothing lands in its rings until it runs again (the
-	 * keyboard's Ctrl-Alt-G still works: key_event). */
-	bool pointer = ev->type == SDL_MOUSEMOTION || ev->type == SDL_MOUSEBUTTONDOWN ||
-		       ev->type == SDL_MOUSEBUTTONUP || ev->type == SDL_MOUSEWHEEL;
-	if (pointer && vm_is_paused(d->vm))
-		return false;
 	switch (ev->type) {
-	case SDL_QUIT:
-		window_closed(d);
-		break;
 	case SDL_WINDOWEVENT:
 		if (ev->window.event == SDL_WINDOWEVENT_CLOSE)
 			window_closed(d);
@@ -213,12 +257,9 @@ static bool handle_event(struct display *d, const SDL_Event *ev)
 		d->buttons &= ~button_bit(ev->button.button);
 		send_pointer(d, ev->button.x, ev->button.y, 0);
 		break;
-	case SDL_MOUSEWHEEL: {
-		int x, y;
-		SDL_GetMouseState(&x, &y);
-		send_pointer(d, x, y, ev->wheel.y);
+	case SDL_MOUSEWHEEL:
+		send_pointer(d, d->px, d->py, ev->wheel.y);
 		break;
-	}
 	default:
 		break;
 	}
@@ -271,6 +312,7 @@ static void *display_thread(void *arg)
 		SDL_Event ev;
 		while (SDL_PollEvent(&ev))
 			present |= handle_event(d, &ev);
+		resume_input(d);
 		unsigned y0, y1;
 		if (framebuffer_collect(fb, &y0, &y1) < 0 && !warned) {
 			warned = true;

@@ -13,6 +13,8 @@
 struct vm;
 struct control;
 
+#define KEY_WORDS 4 /* bits for Linux key codes 0..255 (KEYMAP_MAX_CODE is 248) */
+
 struct display {
 	void *window, *renderer, *texture; /* SDL_Window, SDL_Renderer, SDL_Texture */
 	iconv_t iconv;			   /* held for SDL's key path: see display_open */
@@ -25,6 +27,10 @@ struct display {
 	bool grabbed;
 	bool close_pressed; /* the window was closed once: the power button is pressed */
 	unsigned buttons;   /* mouse buttons down, VIRTIO_INPUT_BTN_* */
+	int px, py;	    /* the pointer, in framebuffer pixels */
+	bool pointer_owed;  /* moved while the VM was paused: sent once it runs */
+	/* Linux key codes the guest was told are down, and releases made while it was paused. */
+	uint64_t keys_down[KEY_WORDS], keys_owed[KEY_WORDS];
 	uint64_t last_fps_ns;
 	unsigned frames_this_second, fps_shown;
 };

@@ -200,7 +200,7 @@ static int parse_dimension(const char *arg, const char *kv, unsigned *out)
 	char *end;
 	errno = 0;
 	unsigned long n = strtoul(v, &end, 10);
-	if (!*v || *end || errno || n > 65535 || v[0] == '-') {
+	if (*v < '0' || *v > '9' || *end || errno || n > 65535) {
 		log_error("--display '%s': '%s' is not a number of pixels", arg, kv);
 		return -1;
 	}
@@ -223,10 +223,11 @@ int parse_display(const char *arg, struct display_option *d)
 	if (!copy)
 		return log_error("out of memory"), -1;
 	int ret = 0;
-	char *save = NULL;
-	strtok_r(copy, ",", &save); /* "sdl" */
-	for (char *kv = strtok_r(NULL, ",", &save); kv && ret == 0;
-	     kv = strtok_r(NULL, ",", &save)) {
+	/* strsep, not strtok: an empty option ("sdl,", "sdl,,width=800") is an error too. */
+	char *rest = copy;
+	strsep(&rest, ","); /* "sdl" */
+	while (rest && ret == 0) {
+		char *kv = strsep(&rest, ",");
 		if (!strncmp(kv, "width=", 6))
 			ret = parse_dimension(arg, kv, &d->width);
 		else if (!strncmp(kv, "height=", 7))

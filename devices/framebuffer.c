@@ -56,9 +56,8 @@ void framebuffer_screen_info(unsigned width, unsigned height, struct screen_info
 	si->blue_size = 8, si->blue_pos = 0;
 	si->rsvd_size = 8, si->rsvd_pos = 24;
 	si->pages = 1;
-	/* For vgacon, which does not take a VLFB mode, and for anything reading the text size. */
-	si->orig_video_cols = (uint8_t)(width / 8);
-	si->orig_video_lines = (uint8_t)(height / 16);
+	/* No text mode: with cols and lines 0 nothing (a decompressor's messages, vgacon) writes
+	 * to 0xb8000 or the VGA ports, which no device here claims. */
 }
 
 int framebuffer_init(struct framebuffer *fb, struct kvm *kvm, unsigned width, unsigned height)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* libpng reports through longjmp; its message is kept for the one-line error. */
@@ -71,6 +72,13 @@ int screendump_write_png(const char *path, const uint8_t *pixels, unsigned width
 {
 	if (!path || !*path) {
 		snprintf(err, errlen, "screendump: no file name");
+		return -1;
+	}
+	/* What is there already is replaced only when it is a regular file: `screendump /dev/null`
+	 * from a client must not put a PNG where a device node was. */
+	struct stat st;
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "screendump: %s exists and is not a regular file", path);
 		return -1;
 	}
 	char tmp[4096];

@@ -2,6 +2,7 @@
 #include "vm.h"
 
 #include <errno.h>
+#include <linux/input-event-codes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "cpuid.h"
+#include "devices/keymap.h"
 #include "loader/acpi.h"
 #include "loader/kernel.h"
 #include "loader/mptable.h"
@@ -619,10 +621,24 @@ int vm_send_keys(struct vm *vm, const uint16_t *codes, unsigned n, char *err, si
 		snprintf(err, errlen, "the VM is paused: resume it first");
 		return -1;
 	}
+	/* One batch: every press, then the releases, then one SYN. It goes whole or not at
+	 * all, so no key can be left down in the guest for want of room. */
+	struct virtio_input_event ev[2 * KEYMAP_MAX_COMBO + 1];
+	if (n > KEYMAP_MAX_COMBO) {
+		snprintf(err, errlen, "more than %d keys at once", KEYMAP_MAX_COMBO);
+		return -1;
+	}
+	unsigned k = 0;
 	for (unsigned i = 0; i < n; i++)
-		virtio_input_key(vm->kbd, codes[i], true);
+		ev[k++] = (struct virtio_input_event){EV_KEY, codes[i], 1};
 	for (unsigned i = n; i-- > 0;)
-		virtio_input_key(vm->kbd, codes[i], false);
+		ev[k++] = (struct virtio_input_event){EV_KEY, codes[i], 0};
+	ev[k++] = (struct virtio_input_event){EV_SYN, SYN_REPORT, 0};
+	if (virtio_input_send(vm->kbd, ev, k) < 0) {
+		snprintf(err, errlen,
+			 "the guest's keyboard driver is not ready, or its queue is full");
+		return -1;
+	}
 	return 0;
 }
 
