@@ -35,15 +35,16 @@ bench=$TOP/tests/bench
 
 "$py" "$bench/vs_containers.py" prepare --out "$out" --kvmm "$KVMM"
 rm -f "$out"/part-*.json "$out"/fail-*.txt "$out/run.log"
-[ "${#smoke[@]}" -gt 0 ] && n=1 || n=$reps
+[ "${#smoke[@]}" -gt 0 ] && n=1 retry=1 || n=$reps retry=0
 # One outer guest per repetition: emulated SVM now and then takes the whole outer guest down
 # (ten QEMU microvms starting at once did, twice), and then only the cells of that repetition
 # not measured yet are lost, each saying so. No retry of a whole repetition (kvm-run's): the
-# cells measured before the fault are kept (part-K.json is written as it goes).
+# cells measured before the fault are kept (part-K.json is written as it goes). The smoke run,
+# a test with one repetition, keeps kvm-run's retry.
 for rep in $(seq 1 "$n"); do
 	echo "vs-containers: repetition $rep of $n (harness run $rep)" >&2
 	set +e
-	KVMM_HARNESS_RETRY=0 "$HARNESS" --timeout 1500 --rw "$out" -- "$py" "$bench/vs_containers.py" run --out "$out" \
+	KVMM_HARNESS_RETRY=$retry "$HARNESS" --timeout 1500 --rw "$out" -- "$py" "$bench/vs_containers.py" run --out "$out" \
 		--reps "$reps" --rep "$rep" "${smoke[@]}" </dev/null 2>&1 | sed -u 's/\r$//' |
 		tee -a "$out/run.log" >&2
 	rc=${PIPESTATUS[0]}

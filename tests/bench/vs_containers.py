@@ -26,8 +26,9 @@ import subprocess
 import threading
 import time
 
-from vs_containers_rows import (ENV, GUEST_MEM, Crun, Instance, Kvmm, KvmmVhost, Podman,
-                                PodmanOverlay, Process, Qemu, cpu_ms, progress, sh, version)
+from vs_containers_rows import (ENV, GUEST_MEM, Crun, GuestReset, Instance, Kvmm, KvmmVhost,
+                                Podman, PodmanOverlay, Process, Qemu, cpu_ms, progress, sh,
+                                version)
 
 TOP = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ROWS = ["process", "crun", "podman", "podman-overlay", "kvmm", "kvmm-vhost", "qemu-microvm"]
@@ -287,7 +288,15 @@ class Bench:
             self.write()  # what is done so far survives the outer guest dying in this group
             progress(f"rep {rep}/{self.reps} {row.name}: {gname} ...")
             try:
-                got = fn(row)
+                try:
+                    got = fn(row)
+                except GuestReset as e:
+                    # The emulation's known fault, not the runtime's: once more, and said so.
+                    progress(f"  {row.name} {gname}: {e}; the known emulated-SVM silent reset: "
+                             "retrying once")
+                    self.notes.append(f"{row.name} {gname}, repetition {rep}: the guest reset "
+                                      "itself mid-run (emulated SVM's silent reset); retried once")
+                    got = fn(row)
             except Exception as e:  # a cell that cannot run says why; the others go on
                 got = {}
                 reason = re.sub(r"\s+", " ", str(e))[:200]
