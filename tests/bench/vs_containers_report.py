@@ -28,6 +28,11 @@ GROUPS = [("Start", "start_ms ready_seen_ms runtime_cpu_ms vmm_first_run_ms vmm_
            "disk_rand_write_iops"),
           ("Network (receiver side)", "net_out_MBps net_in_MBps"),
           ("Density", "density_ready_ms density_mem_kib")]
+# The summary's columns: one number per runtime for what people compare first.
+SUMMARY = [("start_ms", "start (ms)"), ("mem_kib", "memory (KiB)"), ("cpu_ms", "cpu loop (ms)"),
+           ("disk_seq_write_MBps", "seq write (MB/s)"), ("disk_rand_read_iops", "4K read (IOPS)"),
+           ("net_out_MBps", "TCP out (MB/s)"), ("net_in_MBps", "TCP in (MB/s)"),
+           ("density_ready_ms", "K at once (ms)"), ("density_mem_kib", "their memory (KiB)")]
 RATIOS = [("crun", "process"), ("podman", "process"), ("kvmm", "process"),
           ("qemu-microvm", "process"), ("kvmm", "qemu-microvm"), ("kvmm", "crun")]
 
@@ -86,6 +91,13 @@ def markdown(rows, meta):
     if meta["where"] != "host":
         out += ["**The VMs here run on the harness's emulated SVM inside a TCG guest (10-100x "
                 "slower than hardware): compare ratios, not absolute numbers.**", ""]
+    out += ["## Summary (medians; `-`: not measured by that row, see below)", "",
+            "| runtime | " + " | ".join(n for _, n in SUMMARY) + " |",
+            "| --- |" + " --- |" * len(SUMMARY)]
+    for r in ROWS:
+        vals = [median(c, (r, m)) for m, _ in SUMMARY]
+        out.append(f"| {r} | " + " | ".join("-" if v is None else num(v) for v in vals) + " |")
+    out.append("")
     for title, names in GROUPS:
         names = names.split()
         out += [f"## {title}", "",
