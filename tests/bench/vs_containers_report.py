@@ -15,7 +15,7 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vs_containers import METRICS, ROWS, VARIANTS  # noqa: E402  (one list of rows and columns)
+from vs_containers import CELLS, KILL_OUTER, METRICS, ROWS, VARIANTS  # noqa: E402  (one list of rows and columns)
 
 UNITS = {m: u for m, u, _ in METRICS}
 # Which way is better, for the ratios' reading: throughput up, time and memory down.
@@ -201,6 +201,16 @@ def check(out, rows, meta, md):
                     bad.append(f"{png} is not a PNG chart")
         except OSError:
             bad.append(f"{png} missing")
+    if KILL_OUTER and meta["where"].startswith("harness"):
+        # The outer guest ended on purpose in that cell: the run resumed it in a fresh one.
+        row, _, group = KILL_OUTER.partition(" ")
+        want = f"{KILL_OUTER}, repetition 1: the outer guest died during it"
+        if not any(n.startswith(want) for n in meta["notes"]):
+            bad.append(f"KVMM_VSC_KILL_OUTER={KILL_OUTER}: no note that it was measured again")
+        for m in dict(CELLS).get(group, ("(no such group)",)):
+            v = [r[4] for r in rows[1:] if r[:2] == [row, m] and r[3] == "1"]
+            if not v or not re.fullmatch(r"[0-9.]+", v[0]):
+                bad.append(f"KVMM_VSC_KILL_OUTER={KILL_OUTER}: {row} {m} not measured on resume")
     return bad
 
 
