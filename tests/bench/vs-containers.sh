@@ -40,9 +40,10 @@ rm -f "$out"/part-*.json "$out"/fail-*.txt "$out/run.log"
 # root copies and ten VMs at once left 2 GiB (kvm-run's default) short, and emulated SVM fell over
 # more often under that pressure. The host sees only what the outer guest touches.
 export KVMM_HARNESS_MEM=${KVMM_HARNESS_MEM:-4G}
-# A cell waits at most 540 s (a VM's boot and disk run): an outer guest silent for longer has
-# locked up without panicking (seen under emulated SVM), and is stopped rather than waited out.
-stall=${KVMM_VSC_STALL:-660}
+# The run inside prints a line at least once a minute while it lives (a heartbeat while a cell
+# runs): an outer guest silent for 4 minutes has locked up without panicking (seen under
+# emulated SVM, spinning both its CPUs), and is stopped rather than waited out.
+stall=${KVMM_VSC_STALL:-240}
 
 # One harness run of repetition $1 (extra arguments for vs_containers.py run), its output on
 # stderr and in run.log; a run.log that stops growing for $stall seconds stops it (exit 142).

@@ -29,8 +29,8 @@ import threading
 import time
 
 from vs_containers_rows import (ENV, GUEST_MEM, Crun, GuestReset, Instance, Kvmm, KvmmVhost,
-                                Podman, PodmanOverlay, Process, Qemu, cpu_ms, progress, sh,
-                                version)
+                                Podman, PodmanOverlay, Process, Qemu, cpu_ms, heartbeat,
+                                progress, sh, version)
 
 TOP = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ROWS = ["process", "crun", "podman", "podman-overlay", "kvmm", "kvmm-vhost", "qemu-microvm"]
@@ -468,6 +468,7 @@ class Bench:
     def run(self):
         progress(f"vs-containers: {'harness outer guest' if self.harness else 'host'}, "
                  f"{self.reps} repetition(s){', smoke' if self.smoke else ''}")
+        heartbeat(lambda: self.running or "setup, a warm-up boot or teardown")
         self.setup()
         rows = self.rows = []
         for cls in (Process, Crun, Podman, PodmanOverlay, Kvmm, KvmmVhost, Qemu):

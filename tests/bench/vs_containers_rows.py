@@ -23,8 +23,23 @@ T0 = time.monotonic()
 ENV = dict(os.environ)
 
 
+LAST_PROGRESS = [T0]
+
+
 def progress(msg):
-    print(f"[{time.monotonic() - T0:7.1f} s] {msg}", file=sys.stderr, flush=True)
+    LAST_PROGRESS[0] = time.monotonic()
+    print(f"[{LAST_PROGRESS[0] - T0:7.1f} s] {msg}", file=sys.stderr, flush=True)
+
+
+def heartbeat(doing, every=60):
+    """A line at least every `every` s while the run lives (doing() says what it is at): the
+    outer guest's sign of life, so vs-containers.sh can tell a long cell from a dead guest."""
+    def beat():
+        while True:
+            time.sleep(5)
+            if time.monotonic() - LAST_PROGRESS[0] >= every:
+                progress(f"  ... still in {doing()}")
+    threading.Thread(target=beat, daemon=True).start()
 
 
 def sh(*argv, check=True, **kw):
