@@ -11,7 +11,7 @@
 
 #include "cli/console.h"
 #include "cli/ctl.h"
-#include "cli/display.h"
+#include "cli/display_module.h"
 #include "cli/monitor.h"
 #include "cli/options.h"
 #include "loader/kernel.h"
@@ -125,12 +125,15 @@ static int open_kernel(struct kernel_image *k, const struct options *opts, const
 	return 0;
 }
 
+/* --display sdl's code, loaded from kvmm-display.so. */
+static struct display_module dmod;
+
 /* What a failure between opening the socket and starting the VM leaves to close. */
 static void close_socket_and_display(const struct options *opts, struct control_sock *sock,
 				     struct display *disp)
 {
 	if (opts->display.sdl)
-		display_close(disp);
+		dmod.close(disp);
 	if (opts->api_sock)
 		control_sock_close(sock);
 }
@@ -202,7 +205,8 @@ int main(int argc, char **argv)
 	 * privilege drop or filter: SDL connects to the X server, loads its drivers and reads
 	 * the X authority file here, so the display thread only draws and reads events. */
 	static struct display disp;
-	if (opts.display.sdl && display_open(&disp, opts.display.width, opts.display.height) < 0) {
+	if (opts.display.sdl && (display_module_load(&dmod) < 0 ||
+				 dmod.open(&disp, opts.display.width, opts.display.height) < 0)) {
 		if (opts.api_sock)
 			control_sock_close(&sock);
 		return EXIT_ERROR;
@@ -278,7 +282,7 @@ int main(int argc, char **argv)
 	int signo = 0;
 	/* Commands only once every vCPU runs: clients that connect earlier wait in the backlog. */
 	if (vm_start(&vm) == 0 && (!opts.api_sock || control_sock_start(&sock, &ctl) == 0) &&
-	    (!opts.display.sdl || display_start(&disp, &vm, &ctl) == 0) &&
+	    (!opts.display.sdl || dmod.start(&disp, &vm, &ctl) == 0) &&
 	    seccomp_enter(SECCOMP_MAIN, "main") == 0) {
 		control_started(&ctl);
 		signo = console_loop(&vm, &ctl, STDIN_FILENO, (enum monitor_mode)opts.monitor);
