@@ -351,6 +351,7 @@ class Bench:
                 got = {}
                 reason = re.sub(r"\s+", " ", str(e))[:200]
                 progress(f"  {row.name} {gname}: {reason}")
+                self.notes.append(f"{cell}, repetition {rep}: unavailable: {reason}")
                 for m in metrics:
                     self.record(row.name, m, rep, f"unavailable: {reason}")
             for m in metrics:
@@ -457,6 +458,13 @@ class Bench:
             t0 = min(i.t_launch for i in insts)
             ready = [i.ready(row.boot_timeout * 2)[0] + (i.t_launch - t0) / 1e6 for i in insts]
             time.sleep(1)
+            for k, i in enumerate(insts):
+                rc = i.proc.poll() if row.name in VMS else None
+                if rc is not None:
+                    # A VMM with --no-reboot exits 0 when its guest resets: the silent reset.
+                    err = GuestReset if rc == 0 else RuntimeError
+                    raise err(f"instance {k + 1} of {self.density} exited ({rc}) after READY, "
+                              "before its memory was read")
             return {"density_ready_ms": max(ready),
                     "density_mem_kib": sum(row.memory(i)[0] for i in insts)}
         finally:

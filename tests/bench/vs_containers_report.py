@@ -46,29 +46,29 @@ def load(out):
 
 
 def cells(rows):
-    """(runtime, metric) -> list of numbers, or the first 'unavailable: ...' reason."""
-    got = {}
+    """(runtime, metric) -> the list of its numbers, or, where no repetition gave one, the
+    first 'unavailable: ...' reason. A repetition without a number says why in the notes."""
+    nums, why = {}, {}
     for r in rows[1:]:
         runtime, metric, _, _, value = r
         try:
-            got.setdefault((runtime, metric), []).append(float(value))
+            nums.setdefault((runtime, metric), []).append(float(value))
         except ValueError:
-            cur = got.get((runtime, metric))
-            if not cur or isinstance(cur, str):
-                got[(runtime, metric)] = value
-    return {k: v if isinstance(v, str) or len(v) else "unavailable: no value" for k, v in
-            got.items()}
+            why.setdefault((runtime, metric), value)
+    return {k: nums.get(k) or why[k] for k in nums.keys() | why.keys()}
 
 
 def num(v):
     return f"{v:.0f}" if abs(v) >= 100 else f"{v:.1f}" if abs(v) >= 10 else f"{v:.2f}"
 
 
-def cell(v):
+def cell(v, reps):
     if isinstance(v, str):
         return v.replace("|", "/")
     med = statistics.median(v)
-    return num(med) if len(v) == 1 else f"{num(med)} ({num(min(v))}-{num(max(v))})"
+    # Fewer numbers than repetitions: the others were unavailable (the notes say why).
+    of = f" [{len(v)} of {reps}]" if len(v) < reps else ""
+    return (num(med) if len(v) == 1 else f"{num(med)} ({num(min(v))}-{num(max(v))})") + of
 
 
 def median(c, key):
@@ -108,7 +108,7 @@ def markdown(rows, meta):
             skip = "unavailable: " + VARIANTS[r][1] if r in VARIANTS else None
             if skip and all(str(c.get((r, m), "")).startswith(skip) for m in names):
                 continue
-            out.append(f"| {r} | " + " | ".join(cell(c.get((r, m), "unavailable: missing"))
+            out.append(f"| {r} | " + " | ".join(cell(c.get((r, m), "unavailable: missing"), meta["reps"])
                                                 for m in names) + " |")
         out.append("")
     out += ["## Ratios of medians", "",
