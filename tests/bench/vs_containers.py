@@ -378,6 +378,7 @@ class Bench:
                 got[metric] = inst.timeline(step) if row.name.startswith("kvmm") else \
                     na if vm else "unavailable: not a VM"
             time.sleep(1)  # what settles after READY (the guest's init) counts too
+            still_running(row, [inst])
             mem, pss, runtime, guest = row.memory(inst)
             got.update(mem_kib=mem, mem_pss_kib=pss, mem_runtime_kib=runtime,
                        mem_guest_kib=guest if vm else "unavailable: no guest RAM")
@@ -458,13 +459,7 @@ class Bench:
             t0 = min(i.t_launch for i in insts)
             ready = [i.ready(row.boot_timeout * 2)[0] + (i.t_launch - t0) / 1e6 for i in insts]
             time.sleep(1)
-            for k, i in enumerate(insts):
-                rc = i.proc.poll() if row.name in VMS else None
-                if rc is not None:
-                    # A VMM with --no-reboot exits 0 when its guest resets: the silent reset.
-                    err = GuestReset if rc == 0 else RuntimeError
-                    raise err(f"instance {k + 1} of {self.density} exited ({rc}) after READY, "
-                              "before its memory was read")
+            still_running(row, insts)
             return {"density_ready_ms": max(ready),
                     "density_mem_kib": sum(row.memory(i)[0] for i in insts)}
         finally:
@@ -582,6 +577,18 @@ def merge(out, reps):
     meta.update(reps=reps, notes=sorted(notes))
     with open(os.path.join(out, "meta.json"), "w") as f:
         json.dump(meta, f, indent=1)
+
+
+def still_running(row, insts):
+    """Before an idle VM's memory is read: each VMM is still there (a gone one has no /proc
+    entry to read, ESRCH). A VMM with --no-reboot exits 0 when its guest resets: the silent
+    reset, which the cell retries once."""
+    for k, i in enumerate(insts):
+        rc = i.proc.poll() if row.name in VMS else None
+        if rc is not None:
+            err = GuestReset if rc == 0 else RuntimeError
+            raise err(f"instance {k + 1} of {len(insts)} exited ({rc}) after READY, before "
+                      "its memory was read")
 
 
 def mem_available():
